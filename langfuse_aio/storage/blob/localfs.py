@@ -1,0 +1,231 @@
+"""Blob store on a local directory: the embedded default when no S3 bucket is configured.
+
+Key `a/b/c.json` is the file `<root>/a/b/c.json`. A write is durable when `put` returns: the bytes
+go to a temporary file in the target directory, which is fsynced and renamed over the target, and
+then the directory is fsynced (as is every directory the write had to create), so an acknowledged
+event survives a crash or power loss. Readers never see a partial object.
+
+Every file-system call runs in a worker thread (`asyncio.to_thread`); none blocks the event loop.
+
+Keys are '/'-separated relative paths and can never leave the root: empty, absolute, `.`/`..`
+segments, empty segments (`a//b`, trailing `/`) and NUL bytes raise ValueError.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from langfuse_aio.storage.blob.base import BlobStoreError
+
+# Temporary files live beside their target (same directory, so the rename is atomic). `list`
+# skips them, and no key may name one, so they can never be mistaken for objects.
+_TMP_PREFIX = ".lfaio-tmp-"
+_PUT_ATTEMPTS = 5
+
+
+def _check_segments(segments: Iterable[str], what: str, original: str) -> None:
+    for segment in segments:
+        if segment in ("", ".", ".."):
+            raise ValueError(f"invalid blob {what} {original!r}: empty, '.' or '..' path segment")
+        if segment.startswith(_TMP_PREFIX):
+            raise ValueError(f"invalid blob {what} {original!r}: reserved name {_TMP_PREFIX!r}")
+
+
+def _validate_key(key: str) -> list[str]:
+    if not isinstance(key, str) or key == "":
+        raise ValueError("invalid blob key: must be a non-empty string")
+    if "\x00" in key:
+        raise ValueError(f"invalid blob key {key!r}: NUL byte")
+    if key.startswith("/"):
+        raise ValueError(f"invalid blob key {key!r}: absolute")
+    segments = key.split("/")
+    _check_segments(segments, "key", key)
+    return segments
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class LocalBlobStore:
+    """`BlobStore` on a directory. Construction does no I/O; `ping` creates the root if needed."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+
+    def __repr__(self) -> str:
+        return f"LocalBlobStore({str(self.root)!r})"
+
+    # -- paths ---------------------------------------------------------------------------------
+
+    def _path(self, key: str) -> Path:
+        return self.root.joinpath(*_validate_key(key))
+
+    # -- sync implementations (run in worker threads) ------------------------------------------
+
+    def _ensure_dir(self, directory: Path) -> None:
+        """Create `directory` and its missing parents durably (each new directory's parent is
+        fsynced after the mkdir)."""
+        missing: list[Path] = []
+        current = directory
+        while not current.is_dir():
+            missing.append(current)
+            if current.parent == current:
+                break
+            current = current.parent
+        for path in reversed(missing):
+            try:
+                path.mkdir()
+            except FileExistsError:
+                if not path.is_dir():
+                    raise
+                continue  # created concurrently; whoever created it fsyncs its parent
+            _fsync_dir(path.parent)
+
+    def _put_sync(self, key: str, data: bytes) -> None:
+        path = self._path(key)
+        directory = path.parent
+        for attempt in range(_PUT_ATTEMPTS):
+            try:
+                self._ensure_dir(directory)
+                fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
+            except FileNotFoundError:
+                # A concurrent delete pruned a directory that was empty a moment ago; go again.
+                if attempt == _PUT_ATTEMPTS - 1:
+                    raise
+                continue
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data)
+                    fh.flush()
+                    os.fsync(fh.fileno())
+                os.replace(tmp_name, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp_name)
+                raise
+            _fsync_dir(directory)
+            return
+
+    def _get_sync(self, key: str) -> bytes:
+        path = self._path(key)
+        try:
+            return path.read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise KeyError(key) from None
+
+    def _list_sync(self, prefix: str) -> list[str]:
+        if "\x00" in prefix:
+            raise ValueError(f"invalid blob prefix {prefix!r}: NUL byte")
+        if prefix.startswith("/"):
+            raise ValueError(f"invalid blob prefix {prefix!r}: absolute")
+        # Every directory segment of the prefix must be a valid key segment; the last, partial
+        # segment only filters names.
+        dir_segments = prefix.split("/")[:-1]
+        _check_segments(dir_segments, "prefix", prefix)
+        start = self.root.joinpath(*dir_segments)
+        if not start.is_dir():
+            return []
+        keys: list[str] = []
+        base = str(self.root)
+        for dirpath, dirnames, filenames in os.walk(start):
+            rel_dir = os.path.relpath(dirpath, base)
+            key_dir = "" if rel_dir == "." else rel_dir.replace(os.sep, "/") + "/"
+            if not key_dir.startswith(prefix) and not prefix.startswith(key_dir):
+                dirnames.clear()  # this subtree cannot match
+                continue
+            dirnames[:] = [d for d in dirnames if not d.startswith(_TMP_PREFIX)]
+            for name in filenames:
+                if name.startswith(_TMP_PREFIX):
+                    continue
+                key = key_dir + name
+                if key.startswith(prefix):
+                    keys.append(key)
+        keys.sort()
+        return keys
+
+    def _delete_sync(self, keys: Sequence[str]) -> None:
+        paths = [self._path(key) for key in keys]  # validate everything before deleting anything
+        touched: set[Path] = set()
+        for path in paths:
+            try:
+                path.unlink()
+            except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+                continue
+            touched.add(path.parent)
+        # Make the deletions durable (a deleted event must not come back after a crash), then prune
+        # directories left empty, so deleted entities do not leave skeletons behind.
+        for directory in sorted(touched, key=lambda p: len(p.parts), reverse=True):
+            try:
+                _fsync_dir(directory)
+            except FileNotFoundError:
+                continue
+            self._prune(directory)
+
+    def _prune(self, directory: Path) -> None:
+        current = directory
+        while current != self.root and self.root in current.parents:
+            try:
+                current.rmdir()
+            except OSError as exc:
+                if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
+                    return
+                raise
+            _fsync_dir(current.parent)
+            current = current.parent
+
+    def _ping_sync(self) -> None:
+        self._ensure_dir(self.root)
+        if not os.access(self.root, os.W_OK | os.X_OK):
+            raise BlobStoreError(f"blob directory {self.root} is not writable")
+
+    # -- BlobStore -----------------------------------------------------------------------------
+
+    async def put(self, key: str, data: bytes) -> None:
+        _validate_key(key)
+        try:
+            await asyncio.to_thread(self._put_sync, key, data)
+        except OSError as exc:
+            raise BlobStoreError(f"cannot write blob {key!r} under {self.root}: {exc}") from exc
+
+    async def get(self, key: str) -> bytes:
+        _validate_key(key)
+        try:
+            return await asyncio.to_thread(self._get_sync, key)
+        except OSError as exc:
+            raise BlobStoreError(f"cannot read blob {key!r} under {self.root}: {exc}") from exc
+
+    async def list(self, prefix: str) -> list[str]:
+        try:
+            return await asyncio.to_thread(self._list_sync, prefix)
+        except OSError as exc:
+            raise BlobStoreError(f"cannot list blobs {prefix!r} under {self.root}: {exc}") from exc
+
+    async def delete(self, keys: Sequence[str]) -> None:
+        if not keys:
+            return
+        for key in keys:
+            _validate_key(key)
+        try:
+            await asyncio.to_thread(self._delete_sync, list(keys))
+        except OSError as exc:
+            raise BlobStoreError(f"cannot delete blobs under {self.root}: {exc}") from exc
+
+    async def ping(self) -> None:
+        try:
+            await asyncio.to_thread(self._ping_sync)
+        except OSError as exc:
+            raise BlobStoreError(f"blob directory {self.root} is unusable: {exc}") from exc
+
+    async def close(self) -> None:
+        return None

@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from langfuse_aio.migrations.clickhouse_apply import (
+    MIGRATIONS_PACKAGE,
+    RECORD_DDL,
+    ClickHouseTemplateError,
+    render,
+)
+from langfuse_aio.migrations.loader import load_migrations, split_statements
+
+_TABLE_STATEMENT = re.compile(r"^(?:CREATE TABLE IF NOT EXISTS|ALTER TABLE) (\w+) (.*)", re.DOTALL)
+
+
+def _statements(cluster: str | None) -> list[str]:
+    sources = [m.sql for m in load_migrations(MIGRATIONS_PACKAGE)] + [RECORD_DDL]
+    return [st for sql in sources for st in split_statements(render(sql, cluster=cluster))]
+
+
+def test_loader_finds_the_four_clickhouse_migrations() -> None:
+    migrations = load_migrations(MIGRATIONS_PACKAGE)
+    assert [(m.version, m.name) for m in migrations] == [
+        (1, "traces"),
+        (2, "observations"),
+        (3, "scores"),
+        (4, "environment"),
+    ]
+    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3]
+
+
+def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_every_engine() -> None:
+    statements = _statements("lf_cluster")
+    assert len(statements) == 7
+    for statement in statements:
+        match = _TABLE_STATEMENT.match(statement)
+        assert match is not None, statement
+        assert match.group(2).startswith("ON CLUSTER `lf_cluster` "), statement
+        assert statement.count("ON CLUSTER") == 1
+        if statement.startswith("CREATE"):
+            engine = re.search(r"ENGINE = (\w+)", statement)
+            assert engine is not None
+            assert engine.group(1) in ("ReplicatedReplacingMergeTree", "ReplicatedMergeTree")
+        assert "{" not in statement
+
+
+def test_unclustered_variant_has_no_cluster_and_no_replication() -> None:
+    statements = _statements(None)
+    assert len(statements) == 7
+    engines = []
+    for statement in statements:
+        assert _TABLE_STATEMENT.match(statement) is not None, statement
+        assert "ON CLUSTER" not in statement
+        assert "Replicated" not in statement
+        assert "{" not in statement
+        engines += re.findall(r"ENGINE = (\w+)\(?", statement)
+    assert engines == ["ReplacingMergeTree"] * 3 + ["MergeTree"]
+
+
+def test_tables_keep_langfuse_keys_and_leave_out_the_dropped_index() -> None:
+    traces, observations, scores = _statements(None)[:3]
+    assert "ReplacingMergeTree(event_ts, is_deleted)" in traces
+    assert "ORDER BY (project_id, toDate(timestamp), id)" in traces
+    assert "idx_session_id" in traces and "idx_user_id" in traces
+    assert "ORDER BY (project_id, `type`, toDate(start_time), id)" in observations
+    assert "idx_project_id" not in observations
+    assert "ORDER BY (project_id, toDate(timestamp), name, id)" in scores
+
+
+def test_cluster_names_are_quoted_and_bad_templates_refused() -> None:
+    assert render("ALTER TABLE t {on_cluster} DROP INDEX i", cluster="a`b") == (
+        "ALTER TABLE t ON CLUSTER `a``b` DROP INDEX i"
+    )
+    with pytest.raises(ClickHouseTemplateError):
+        render("CREATE TABLE t {cluster} (a UInt8)", cluster=None)
+    with pytest.raises(ClickHouseTemplateError):
+        render("SELECT 1", cluster=" ")
