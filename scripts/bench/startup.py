@@ -50,9 +50,17 @@ def start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str, float]:
         time.sleep(0.05)
 
 
-def memory(proc: subprocess.Popen[bytes]) -> dict[str, float]:
-    root = psutil.Process(proc.pid)
-    procs = [root, *root.children(recursive=True)]
+def memory(proc: subprocess.Popen[bytes], data_dir: Path) -> dict[str, float]:
+    """The server, its children, and the daemonized embedded services (found by their data dir) with theirs."""
+    roots = [psutil.Process(proc.pid)]
+    for p in psutil.process_iter(["cmdline"]):
+        if p.pid != proc.pid and str(data_dir) in " ".join(p.info["cmdline"] or []):
+            roots.append(p)
+    seen: dict[int, psutil.Process] = {}
+    for root in roots:
+        for p in (root, *root.children(recursive=True)):
+            seen[p.pid] = p
+    procs = list(seen.values())
     rss = uss = pss = 0
     for p in procs:
         info = p.memory_full_info()
@@ -78,7 +86,7 @@ def main() -> None:
         proc, _, cold = start(data_dir)
         print(f"cold start (empty data dir, initdb + migrations): {cold:.2f} s")
         time.sleep(args.idle_seconds)
-        mem = memory(proc)
+        mem = memory(proc, data_dir)
         print(f"idle memory after {args.idle_seconds:.0f} s, {mem['processes']} processes: "
               f"RSS {mem['rss_mb']:.0f} MB, PSS {mem['pss_mb']:.0f} MB, USS {mem['uss_mb']:.0f} MB")
         print(f"stop on SIGTERM: {stop(proc):.2f} s")

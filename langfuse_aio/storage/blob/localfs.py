@@ -181,7 +181,10 @@ class LocalBlobStore:
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOENT):
                     return
                 raise
-            _fsync_dir(current.parent)
+            try:
+                _fsync_dir(current.parent)
+            except FileNotFoundError:  # a concurrent prune removed the parent already
+                return
             current = current.parent
 
     def _ping_sync(self) -> None:
