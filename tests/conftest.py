@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from arq.worker import Worker
 from quart import Quart
 from quart.typing import TestClientProtocol as Client
 
+from langfuse_aio.jobs.worker import build_worker, run_until_stopped
 from langfuse_aio.runtime.resources import Resources, open_resources
 from langfuse_aio.settings import Settings, load_settings
+from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
 from langfuse_aio.web.app import create_app
 from tests.factories import TestProject, make_project
 from tests.support import external
@@ -71,6 +75,20 @@ async def resources(settings: Settings) -> AsyncIterator[Resources]:
 @pytest.fixture(scope="session")
 def app(resources: Resources) -> Quart:
     return create_app(resources)
+
+
+@pytest.fixture(scope="session")
+async def worker(resources: Resources) -> AsyncIterator[Worker]:
+    """The arq worker and its ClickHouse writer running in the test loop, as in --mode all."""
+    writer = ClickHouseWriter(resources.clickhouse, interval_seconds=0.02)
+    await writer.start()
+    arq_worker = build_worker(resources, writer)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_until_stopped(arq_worker, stop, grace_seconds=5))
+    yield arq_worker
+    stop.set()
+    await task
+    await writer.close()
 
 
 @pytest.fixture

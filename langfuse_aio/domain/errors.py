@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class LangfuseError(Exception):
     status: int = 500
@@ -10,6 +12,9 @@ class LangfuseError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+    def response_body(self) -> dict[str, Any]:
+        return {"message": self.message, "error": self.error}
 
 
 class InvalidRequestError(LangfuseError):

@@ -10,19 +10,49 @@ import structlog
 from arq.worker import Worker, func
 
 from langfuse_aio.jobs import definitions
+from langfuse_aio.jobs.ingestion import process_ingestion
 from langfuse_aio.jobs.serialization import job_deserializer, job_serializer
 from langfuse_aio.runtime.resources import Resources
+from langfuse_aio.services.processing import Entity, IngestionProcessor
+from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
+from langfuse_aio.storage.redis.locks import EntityLocks
 
 log = structlog.get_logger(__name__)
+
+FOLLOW_UP_DEFER_SECONDS = 0.2  # a busy entity is retried once its current holder has flushed
 
 
 async def ping(ctx: dict[str, Any], value: str) -> str:
     return value
 
 
-def build_worker(resources: Resources, *, queue_name: str = definitions.QUEUE_NAME) -> Worker:
+def build_processor(resources: Resources, writer: ClickHouseWriter, *, queue_name: str) -> IngestionProcessor:
+    async def defer(project_id: str, entities: list[Entity]) -> None:
+        await resources.redis.enqueue_job(
+            definitions.PROCESS_INGESTION, project_id, [list(e) for e in entities], None,
+            _queue_name=queue_name, _defer_by=FOLLOW_UP_DEFER_SECONDS,
+        )
+
+    return IngestionProcessor(
+        blob=resources.blob,
+        clickhouse=resources.clickhouse,
+        writer=writer,
+        pg=resources.pg,
+        locks=EntityLocks(resources.redis),
+        defer=defer,
+        prefix=resources.settings.s3.prefix,
+    )
+
+
+def build_worker(
+    resources: Resources, writer: ClickHouseWriter, *, queue_name: str = definitions.QUEUE_NAME
+) -> Worker:
     return Worker(
-        functions=[func(ping, name=definitions.PING, max_tries=3)],
+        functions=[
+            func(ping, name=definitions.PING, max_tries=3),
+            func(process_ingestion, name=definitions.PROCESS_INGESTION, max_tries=definitions.INGESTION_MAX_TRIES,
+                 timeout=300),
+        ],
         cron_jobs=[],
         queue_name=queue_name,
         redis_pool=resources.redis,
@@ -31,7 +61,7 @@ def build_worker(resources: Resources, *, queue_name: str = definitions.QUEUE_NA
         poll_delay=0.05,
         job_serializer=job_serializer,
         job_deserializer=job_deserializer,
-        ctx={"resources": resources},
+        ctx={"resources": resources, "processor": build_processor(resources, writer, queue_name=queue_name)},
         keep_result=60,
     )
 

@@ -20,6 +20,7 @@ from langfuse_aio.jobs.worker import build_worker, run_until_stopped
 from langfuse_aio.runtime.resources import Resources, open_resources
 from langfuse_aio.services.provisioning import CreatedKey, apply_headless_init, create_default_project
 from langfuse_aio.settings import Mode, Settings
+from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
 from langfuse_aio.web.app import create_app
 
 log = structlog.get_logger(__name__)
@@ -75,8 +76,11 @@ async def run(settings: Settings, mode: Mode) -> None:
             await provision(res)
         worker_stop = asyncio.Event()
         tasks: list[asyncio.Task[None]] = []
+        writer = ClickHouseWriter(res.clickhouse, max_rows=settings.clickhouse_write_batch_size,
+                                  interval_seconds=settings.clickhouse_write_interval_ms / 1000)
         if mode is not Mode.WEB:
-            worker = build_worker(res)
+            await writer.start()
+            worker = build_worker(res, writer)
             tasks.append(asyncio.create_task(run_until_stopped(worker, worker_stop, grace_seconds=GRACE_SECONDS)))
         log.info("server_started", mode=mode.value, host=settings.host, port=settings.port)
         if mode is not Mode.WORKER:
@@ -86,4 +90,5 @@ async def run(settings: Settings, mode: Mode) -> None:
         log.info("shutting_down", mode=mode.value)
         worker_stop.set()
         await asyncio.gather(*tasks)
+        await writer.close()
     log.info("stopped")

@@ -5,10 +5,10 @@ from __future__ import annotations
 from quart import Quart, Response
 
 from langfuse_aio.runtime.resources import Resources
-from langfuse_aio.web import routes_system
+from langfuse_aio.services.ingestion import IngestionProducer
+from langfuse_aio.web import routes_ingestion, routes_legacy, routes_system, routes_traces
+from langfuse_aio.web.body import MAX_BODY_BYTES
 from langfuse_aio.web.errors import register_error_handlers
-
-MAX_BODY_BYTES = 4_500_000  # Langfuse (Vercel) limit; larger bodies get 413
 
 
 def create_app(resources: Resources) -> Quart:
@@ -18,7 +18,14 @@ def create_app(resources: Resources) -> Quart:
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
-    app.register_blueprint(routes_system.bp)
+    app.config["PRODUCER"] = IngestionProducer(
+        blob=resources.blob,
+        redis=resources.redis,
+        prefix=resources.settings.s3.prefix,
+        delay_ms=resources.settings.ingestion_queue_delay_ms,
+    )
+    for blueprint in (routes_system.bp, routes_ingestion.bp, routes_legacy.bp, routes_traces.bp):
+        app.register_blueprint(blueprint)
 
     @app.after_request
     async def cors(response: Response) -> Response:

@@ -18,7 +18,7 @@ def _json(status: int, message: str, error: str) -> tuple[Response, int]:
 def register_error_handlers(app: Quart) -> None:
     @app.errorhandler(LangfuseError)
     async def domain_error(exc: LangfuseError) -> tuple[Response, int]:
-        return _json(exc.status, exc.message, exc.error)
+        return jsonify(exc.response_body()), exc.status
 
     @app.errorhandler(HTTPException)
     async def http_error(exc: HTTPException) -> tuple[Response, int]:

@@ -147,11 +147,13 @@ def score_row(**overrides: Any) -> Row:
         "timestamp": T0,
         "project_id": "project-1",
         "trace_id": "trace-1",
+        "session_id": None,
         "observation_id": None,
         "name": "quality",
         "value": 0.75,
         "source": "API",
         "comment": "good",
+        "metadata": {},
         "author_user_id": None,
         "config_id": None,
         "data_type": "NUMERIC",
@@ -169,7 +171,7 @@ def score_row(**overrides: Any) -> Row:
 
 
 async def test_migrations_apply_on_an_empty_database_once(ch: ClickHouse) -> None:
-    assert await apply_clickhouse_migrations(ch, cluster=None) == [1, 2, 3, 4]
+    assert await apply_clickhouse_migrations(ch, cluster=None) == [1, 2, 3, 4, 5]
     assert await apply_clickhouse_migrations(ch, cluster=None) == []
     recorded = await ch.query(f"SELECT version, name FROM {RECORD_TABLE} ORDER BY version")
     assert recorded == [
@@ -177,6 +179,7 @@ async def test_migrations_apply_on_an_empty_database_once(ch: ClickHouse) -> Non
         {"version": 2, "name": "observations"},
         {"version": 3, "name": "scores"},
         {"version": 4, "name": "environment"},
+        {"version": 5, "name": "scores_session_metadata"},
     ]
     tables = await ch.query(
         "SELECT name, engine_full, sorting_key, primary_key, partition_key FROM system.tables"

@@ -221,7 +221,12 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
         "scores_source_idx", "scores_created_at_idx", "scores_trace_id_idx", "scores_observation_id_idx",
     },
     "langfuse_aio_migrations": {"langfuse_aio_migrations_pkey"},
+    "langfuse_aio_ingestion_errors": {
+        "langfuse_aio_ingestion_errors_pkey", "langfuse_aio_ingestion_errors_project_id_created_at_idx",
+    },
 }
+# langfuse-aio's own tables: the only tables we ever add to a Langfuse database.
+OUR_TABLES = {"langfuse_aio_migrations", "langfuse_aio_ingestion_errors"}
 
 # Index definitions worth pinning exactly: unique-ness, access method and column order.
 EXPECTED_INDEXDEFS = {
@@ -422,12 +427,12 @@ async def fetch(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 async def test_empty_database_gets_the_langfuse_schema(empty_db: str) -> None:
-    assert await migrate(empty_db) == ALL_VERSIONS == [1, 2, 3, 4, 5]
+    assert await migrate(empty_db) == ALL_VERSIONS == [1, 2, 3, 4, 5, 6]
 
     async with await psycopg.AsyncConnection.connect(empty_db) as conn:
         cat = await catalog(conn)
 
-    assert {t for (t,) in cat["tables"]} == set(EXPECTED_COLUMNS) | {"langfuse_aio_migrations"}
+    assert {t for (t,) in cat["tables"]} == set(EXPECTED_COLUMNS) | OUR_TABLES
 
     columns: dict[str, list[tuple[str, str, bool, str | None]]] = {}
     for table, column, _num, type_, not_null, default in cat["columns"]:
@@ -475,6 +480,7 @@ async def test_empty_database_gets_the_langfuse_schema(empty_db: str) -> None:
         (3, "models_prices"),
         (4, "background_migrations"),
         (5, "legacy_v2_tables"),
+        (6, "ingestion_errors"),
     ]
 
 
@@ -507,27 +513,20 @@ async def test_v2_database_gains_only_what_is_missing_and_keeps_every_row(v2_db:
     after = await snapshot(v2_db)
 
     cat_before, cat_after = before["catalog"], after["catalog"]
-    # Tables: only our record table is new.
-    assert set(cat_after["tables"]) - set(cat_before["tables"]) == {("langfuse_aio_migrations",)}
+    # Tables: only our own (langfuse_aio_*) tables are new.
+    assert {t for (t,) in set(cat_after["tables"]) - set(cat_before["tables"])} == OUR_TABLES
     assert set(cat_before["tables"]) <= set(cat_after["tables"])
     # Columns: every old column unchanged (type, nullability, default, position); new ones are
     # projects.deleted_at and our record table's.
     assert set(cat_before["columns"]) <= set(cat_after["columns"])
     added_columns = {(t, c) for t, c, *_ in set(cat_after["columns"]) - set(cat_before["columns"])}
-    assert added_columns == {
-        ("projects", "deleted_at"),
-        ("langfuse_aio_migrations", "version"),
-        ("langfuse_aio_migrations", "name"),
-        ("langfuse_aio_migrations", "applied_at"),
-    }
+    assert {(t, c) for t, c in added_columns if t not in OUR_TABLES} == {("projects", "deleted_at")}
     assert ("projects", "deleted_at", 6, TS, False, None) in cat_after["columns"]
     # Indexes and constraints: all kept as they were, including the v2-only foreign keys.
     assert set(cat_before["indexes"]) <= set(cat_after["indexes"])
-    assert {i[1] for i in set(cat_after["indexes"]) - set(cat_before["indexes"])} == {"langfuse_aio_migrations_pkey"}
+    assert {i[0] for i in set(cat_after["indexes"]) - set(cat_before["indexes"])} == OUR_TABLES
     assert set(cat_before["constraints"]) <= set(cat_after["constraints"])
-    assert {c[1] for c in set(cat_after["constraints"]) - set(cat_before["constraints"])} == {
-        "langfuse_aio_migrations_pkey"
-    }
+    assert {c[0] for c in set(cat_after["constraints"]) - set(cat_before["constraints"])} == OUR_TABLES
     assert {(c[0], c[1]) for c in cat_after["constraints"]} >= V2_ONLY_FOREIGN_KEYS
     assert cat_after["enums"] == cat_before["enums"]
 

@@ -20,20 +20,21 @@ def _statements(cluster: str | None) -> list[str]:
     return [st for sql in sources for st in split_statements(render(sql, cluster=cluster))]
 
 
-def test_loader_finds_the_four_clickhouse_migrations() -> None:
+def test_loader_finds_every_clickhouse_migration() -> None:
     migrations = load_migrations(MIGRATIONS_PACKAGE)
     assert [(m.version, m.name) for m in migrations] == [
         (1, "traces"),
         (2, "observations"),
         (3, "scores"),
         (4, "environment"),
+        (5, "scores_session_metadata"),
     ]
-    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3]
+    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3, 2]
 
 
 def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_every_engine() -> None:
     statements = _statements("lf_cluster")
-    assert len(statements) == 7
+    assert len(statements) == 9
     for statement in statements:
         match = _TABLE_STATEMENT.match(statement)
         assert match is not None, statement
@@ -48,7 +49,7 @@ def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_ever
 
 def test_unclustered_variant_has_no_cluster_and_no_replication() -> None:
     statements = _statements(None)
-    assert len(statements) == 7
+    assert len(statements) == 9
     engines = []
     for statement in statements:
         assert _TABLE_STATEMENT.match(statement) is not None, statement

@@ -17,6 +17,9 @@ class BlobStoreError(Exception):
 class BlobStore(Protocol):
     async def put(self, key: str, data: bytes) -> None: ...
 
+    async def put_many(self, items: Sequence[tuple[str, bytes]], *, durable: bool = True) -> None:
+        """Write several objects; with `durable=False` a backend may skip its sync-to-disk step."""
+
     async def get(self, key: str) -> bytes:
         """The object's bytes; raises KeyError if it does not exist."""
 

@@ -73,8 +73,8 @@ class LocalBlobStore:
 
     # -- sync implementations (run in worker threads) ------------------------------------------
 
-    def _ensure_dir(self, directory: Path) -> None:
-        """Create `directory` and its missing parents durably (each new directory's parent is
+    def _ensure_dir(self, directory: Path, durable: bool = True) -> None:
+        """Create `directory` and its missing parents (durably: each new directory's parent is
         fsynced after the mkdir)."""
         missing: list[Path] = []
         current = directory
@@ -90,14 +90,19 @@ class LocalBlobStore:
                 if not path.is_dir():
                     raise
                 continue  # created concurrently; whoever created it fsyncs its parent
-            _fsync_dir(path.parent)
+            if durable:
+                _fsync_dir(path.parent)
 
-    def _put_sync(self, key: str, data: bytes) -> None:
+    def _put_many_sync(self, items: Sequence[tuple[str, bytes]], durable: bool) -> None:
+        for key, data in items:
+            self._put_sync(key, data, durable)
+
+    def _put_sync(self, key: str, data: bytes, durable: bool = True) -> None:
         path = self._path(key)
         directory = path.parent
         for attempt in range(_PUT_ATTEMPTS):
             try:
-                self._ensure_dir(directory)
+                self._ensure_dir(directory, durable)
                 fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
             except FileNotFoundError:
                 # A concurrent delete pruned a directory that was empty a moment ago; go again.
@@ -107,14 +112,16 @@ class LocalBlobStore:
             try:
                 with os.fdopen(fd, "wb") as fh:
                     fh.write(data)
-                    fh.flush()
-                    os.fsync(fh.fileno())
+                    if durable:
+                        fh.flush()
+                        os.fsync(fh.fileno())
                 os.replace(tmp_name, path)
             except BaseException:
                 with contextlib.suppress(OSError):
                     os.unlink(tmp_name)
                 raise
-            _fsync_dir(directory)
+            if durable:
+                _fsync_dir(directory)
             return
 
     def _get_sync(self, key: str) -> bytes:
@@ -213,6 +220,16 @@ class LocalBlobStore:
             return await asyncio.to_thread(self._list_sync, prefix)
         except OSError as exc:
             raise BlobStoreError(f"cannot list blobs {prefix!r} under {self.root}: {exc}") from exc
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]], *, durable: bool = True) -> None:
+        """Write several objects in one thread hop; `durable=False` skips the fsyncs (for data that
+        can be rebuilt from a durable copy)."""
+        for key, _ in items:
+            _validate_key(key)
+        try:
+            await asyncio.to_thread(self._put_many_sync, items, durable)
+        except OSError as exc:
+            raise BlobStoreError(f"cannot write {len(items)} blobs under {self.root}: {exc}") from exc
 
     async def delete(self, keys: Sequence[str]) -> None:
         if not keys:

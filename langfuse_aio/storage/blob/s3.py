@@ -10,6 +10,7 @@ Every failure surfaces as `BlobStoreError`, except a missing key in `get`, which
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Any
@@ -33,6 +34,9 @@ def _error_code(exc: ClientError) -> str:
     return str(error.get("Code", ""))
 
 
+_PUT_MANY_CONCURRENCY = 32
+
+
 class S3BlobStore:
     """`BlobStore` on one bucket. Build it with `open_s3`."""
 
@@ -51,6 +55,16 @@ class S3BlobStore:
             await self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
         except _STORE_ERRORS as exc:
             raise BlobStoreError(f"s3 put {key!r} in bucket {self.bucket!r} failed: {exc}") from exc
+
+    async def put_many(self, items: Sequence[tuple[str, bytes]], *, durable: bool = True) -> None:
+        """Concurrent PUTs (S3 writes are durable when acknowledged, so `durable` changes nothing)."""
+        semaphore = asyncio.Semaphore(_PUT_MANY_CONCURRENCY)
+
+        async def one(key: str, data: bytes) -> None:
+            async with semaphore:
+                await self.put(key, data)
+
+        await asyncio.gather(*(one(key, data) for key, data in items))
 
     async def get(self, key: str) -> bytes:
         try:
