@@ -7,6 +7,8 @@ import contextlib
 from typing import Any
 
 import structlog
+from arq.connections import ArqRedis
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 
 from langfuse_aio.jobs import definitions
@@ -64,6 +66,20 @@ def build_worker(
         ctx={"resources": resources, "processor": build_processor(resources, writer, queue_name=queue_name)},
         keep_result=60,
     )
+
+
+async def release_abandoned_jobs(redis: ArqRedis) -> int:
+    """Let jobs that a killed process was running start again now, not after their timeout, and drop
+    the entity locks it held.
+
+    Only safe when this process is the only worker, i.e. on the embedded Redis of `--mode all`."""
+    keys = [key async for key in redis.scan_iter(match=in_progress_key_prefix + "*", count=1000)]
+    if keys:
+        await redis.delete(*keys)
+    locks = await EntityLocks(redis).clear_all()
+    if keys or locks:
+        log.warning("abandoned_jobs_released", jobs=len(keys), entity_locks=locks)
+    return len(keys)
 
 
 async def run_until_stopped(worker: Worker, stop: asyncio.Event, *, grace_seconds: float = 7.0) -> None:

@@ -16,7 +16,7 @@ import structlog
 from hypercorn.asyncio import serve
 from hypercorn.config import Config
 
-from langfuse_aio.jobs.worker import build_worker, run_until_stopped
+from langfuse_aio.jobs.worker import build_worker, release_abandoned_jobs, run_until_stopped
 from langfuse_aio.runtime.resources import Resources, open_resources
 from langfuse_aio.services.provisioning import CreatedKey, apply_headless_init, create_default_project
 from langfuse_aio.settings import Mode, Settings
@@ -79,6 +79,8 @@ async def run(settings: Settings, mode: Mode) -> None:
         writer = ClickHouseWriter(res.clickhouse, max_rows=settings.clickhouse_write_batch_size,
                                   interval_seconds=settings.clickhouse_write_interval_ms / 1000)
         if mode is not Mode.WEB:
+            if settings.redis.embedded:
+                await release_abandoned_jobs(res.redis)
             await writer.start()
             worker = build_worker(res, writer)
             tasks.append(asyncio.create_task(run_until_stopped(worker, worker_stop, grace_seconds=GRACE_SECONDS)))

@@ -18,7 +18,7 @@ return 0
 
 
 class EntityLocks:
-    def __init__(self, redis: Redis, *, namespace: str = "langfuse-aio:entity-lock:", ttl_ms: int = 120_000) -> None:
+    def __init__(self, redis: Redis, *, namespace: str = "langfuse-aio:entity-lock:", ttl_ms: int = 30_000) -> None:
         self._redis = redis
         self._namespace = namespace
         self._ttl_ms = ttl_ms
@@ -35,6 +35,13 @@ class EntityLocks:
                 pipe.set(self._key(name), token, nx=True, px=self._ttl_ms)
             results = await pipe.execute()
         return [name for name, ok in zip(names, results, strict=True) if ok]
+
+    async def clear_all(self) -> int:
+        """Drop every lock (only when no other worker can hold one: a restarted single process)."""
+        keys = [key async for key in self._redis.scan_iter(match=self._namespace + "*", count=1000)]
+        if keys:
+            await self._redis.delete(*keys)
+        return len(keys)
 
     async def release(self, names: Sequence[str], token: str) -> None:
         if not names:
