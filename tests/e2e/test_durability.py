@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 
 from tests.e2e.test_process import auth
 from tests.support.external import free_port
-from tests.support.server import Server, processes_using
+from tests.support.server import Server, kill_leftovers, processes_using
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -53,8 +54,14 @@ async def visible(client: httpx.AsyncClient, trace_id: str) -> bool:
     return response.status_code == 200 and len(response.json()["observations"]) == 2
 
 
-async def test_sigkill_mid_load_loses_no_acknowledged_event(tmp_path: Path) -> None:
-    data_dir = tmp_path / "data"
+@pytest.fixture
+def data_dir(tmp_path: Path) -> Iterator[Path]:
+    path = tmp_path / "data"
+    yield path
+    kill_leftovers(path)
+
+
+async def test_sigkill_mid_load_loses_no_acknowledged_event(data_dir: Path) -> None:
     server = Server(data_dir, free_port(), INIT)
     server.wait_healthy()
     acked: list[str] = []

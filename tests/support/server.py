@@ -50,11 +50,18 @@ class Server:
 
 
 def processes_using(data_dir: Path) -> list[str]:
+    """Processes naming `data_dir` on their command line (embedded daemons) or in their environment
+    (the server itself)."""
     found = []
+    marker = f"LANGFUSE_AIO_DATA_DIR={data_dir}"
     for proc in psutil.process_iter(["pid", "cmdline"]):
         cmdline = " ".join(proc.info["cmdline"] or [])
-        if str(data_dir) in cmdline:
-            found.append(f"{proc.info['pid']}: {cmdline}")
+        try:
+            in_env = proc.environ().get("LANGFUSE_AIO_DATA_DIR") == str(data_dir)
+        except (psutil.AccessDenied, psutil.NoSuchProcess, psutil.ZombieProcess):
+            in_env = False
+        if str(data_dir) in cmdline or in_env:
+            found.append(f"{proc.info['pid']}: {cmdline or marker}")
     return found
 
 
