@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from langfuse_aio.domain.apikeys import AccessLevel
+from langfuse_aio.domain.entities import EntityType, entity_type_of
 from langfuse_aio.domain.errors import InvalidRequestError
 from langfuse_aio.domain.event_bodies import BODY_VALIDATORS, new_uuid, score_body
 from langfuse_aio.domain.validation import INVALID_DATETIME, Invalid, epoch_us, is_iso_datetime
-
-EntityType = Literal["trace", "observation", "score"]
 
 INVALID_REQUEST_DATA: Final = "Invalid request data"
 UPDATE_TYPES: Final = frozenset({"span-update", "generation-update", "observation-update"})
@@ -50,11 +49,7 @@ class ValidEvent:
 
     @property
     def entity_type(self) -> EntityType:
-        if self.type == "trace-create":
-            return "trace"
-        if self.type == "score-create":
-            return "score"
-        return "observation"
+        return entity_type_of(self.type)
 
     @property
     def entity_id(self) -> str:

@@ -36,10 +36,13 @@ log = structlog.get_logger(__name__)
 CACHE_PREFIX = "api-key:"
 NON_EXISTENT = "api-key-non-existent"
 
-_KEY_COLUMNS = """
-    k.id, k.note, k.public_key, k.display_secret_key, k.created_at, k.last_used_at, k.expires_at,
-    k.project_id, k.fast_hashed_secret_key, k.hashed_secret_key, p.org_id
-"""
+_SELECT_KEY = (
+    "SELECT k.id, k.note, k.public_key, k.display_secret_key, k.created_at, k.last_used_at, k.expires_at, "
+    "k.project_id, k.fast_hashed_secret_key, k.hashed_secret_key, p.org_id "
+    "FROM api_keys k JOIN projects p ON p.id = k.project_id AND p.deleted_at IS NULL "
+)
+_BY_PUBLIC_KEY = _SELECT_KEY + "WHERE k.public_key = %s"
+_BY_FAST_HASH = _SELECT_KEY + "WHERE k.fast_hashed_secret_key = %s"
 
 
 @dataclass(frozen=True)
@@ -108,12 +111,10 @@ class ApiKeyAuth:
             raise UnauthorizedError(exc.message) from exc
         if isinstance(creds, BasicCredentials):
             return await self._basic(creds)
-        row = await self._fetch_one(f"SELECT {_KEY_COLUMNS} {self._from} WHERE k.public_key = %s", creds.public_key)
+        row = await self._fetch_one(_BY_PUBLIC_KEY, creds.public_key)
         if row is None:
             raise UnauthorizedError(MSG_INVALID_PUBLIC_KEY)
         return AuthScope(row["project_id"], row["org_id"], AccessLevel.SCORES, row["public_key"], row["id"])
-
-    _from = "FROM api_keys k JOIN projects p ON p.id = k.project_id AND p.deleted_at IS NULL"
 
     async def _basic(self, creds: BasicCredentials) -> AuthScope:
         hashed = fast_hash(creds.secret_key, self._salt)
@@ -123,16 +124,12 @@ class ApiKeyAuth:
         if isinstance(cached, dict):
             return AuthScope(cached["projectId"], cached["orgId"], AccessLevel.ALL, cached["publicKey"], cached["id"])
 
-        row = await self._fetch_one(
-            f"SELECT {_KEY_COLUMNS} {self._from} WHERE k.fast_hashed_secret_key = %s", hashed
-        )
+        row = await self._fetch_one(_BY_FAST_HASH, hashed)
         if row is not None:
             await self._cache_set(hashed, _cache_value(row))
             return AuthScope(row["project_id"], row["org_id"], AccessLevel.ALL, row["public_key"], row["id"])
 
-        row = await self._fetch_one(
-            f"SELECT {_KEY_COLUMNS} {self._from} WHERE k.public_key = %s", creds.public_key
-        )
+        row = await self._fetch_one(_BY_PUBLIC_KEY, creds.public_key)
         if row is None:
             await self._cache_set(hashed, json.dumps(NON_EXISTENT))
             raise UnauthorizedError(MSG_INVALID_CREDENTIALS)
