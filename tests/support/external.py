@@ -64,13 +64,17 @@ def moto_s3(tmp: Path) -> Iterator[str]:
         yield url
 
 
-@contextlib.contextmanager
-def chdb_http(tmp: Path) -> Iterator[str]:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    args = [sys.executable, "-m", "tests.support.chdb_http", "--path", str(tmp / "chdb-server"),
+def chdb_http_args(path: Path, port: int) -> list[str]:
+    return [sys.executable, "-m", "tests.support.chdb_http", "--path", str(path),
             "--host", "127.0.0.1", "--port", str(port)]
-    with child(args, url + "/ping", tmp / "chdb_http.log"):
+
+
+@contextlib.contextmanager
+def chdb_http(tmp: Path, port: int | None = None) -> Iterator[str]:
+    """ClickHouse's HTTP interface over chDB in a child process (data under `tmp/chdb-server`)."""
+    port = port or free_port()
+    url = f"http://127.0.0.1:{port}"
+    with child(chdb_http_args(tmp / "chdb-server", port), url + "/ping", tmp / f"chdb_http-{port}.log"):
         yield url
 
 
