@@ -6,7 +6,18 @@ from quart import Quart, Response
 
 from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.services.ingestion import IngestionProducer
-from langfuse_aio.web import routes_ingestion, routes_legacy, routes_system, routes_traces
+from langfuse_aio.web import (
+    routes_ingestion,
+    routes_legacy,
+    routes_metrics,
+    routes_observations,
+    routes_openapi,
+    routes_score_configs,
+    routes_scores,
+    routes_sessions,
+    routes_system,
+    routes_traces,
+)
 from langfuse_aio.web.body import MAX_BODY_BYTES
 from langfuse_aio.web.errors import register_error_handlers
 
@@ -24,8 +35,12 @@ def create_app(resources: Resources) -> Quart:
         prefix=resources.settings.s3.prefix,
         delay_ms=resources.settings.ingestion_queue_delay_ms,
     )
-    for blueprint in (routes_system.bp, routes_ingestion.bp, routes_legacy.bp, routes_traces.bp):
-        app.register_blueprint(blueprint)
+    blueprints = (
+        routes_system, routes_ingestion, routes_legacy, routes_traces, routes_observations, routes_scores,
+        routes_score_configs, routes_sessions, routes_metrics, routes_openapi,
+    )
+    for module in blueprints:
+        app.register_blueprint(module.bp)
 
     @app.after_request
     async def cors(response: Response) -> Response:
