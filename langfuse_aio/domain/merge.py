@@ -90,7 +90,8 @@ def merge_entity(
     """Merge all stored events of one entity over its current row (None if there is none).
 
     `score_configs` maps config id → config for the ids the score events use; None skips config
-    validation (configs are not looked up yet). Raises UnprocessableEntity for input no retry can fix.
+    validation (the worker passes the configs it found, possibly none). Raises UnprocessableEntity
+    for input no retry can fix.
     """
     if entity_type not in _IMMUTABLE:
         raise UnprocessableEntity(f"unknown entity type {entity_type!r}")

@@ -20,6 +20,13 @@ from langfuse_aio.domain.errors import InvalidRequestError
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 100
+MAX_PAGE = 1_000_000_000  # keeps every offset (≤ 10¹¹) inside a signed 64-bit integer
+# Every stored timestamp lies in ClickHouse's DateTime64 range; bounds outside it are clamped to it
+# (a bound like 0001-01-01 or 9999-12-31 then still means "from the beginning" / "until the end").
+EARLIEST = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST = datetime(2299, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)
+_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_NUMBER = re.compile(r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$")
 
 
 class QueryArgs(Protocol):
@@ -77,10 +84,9 @@ def integer(args: QueryArgs, name: str, *, default: int | None = None, minimum: 
     raw = text(args, name)
     if raw is None:
         return default
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        raise InvalidQueryError(name, f"expected an integer, got {raw!r}") from None
+    if not _INTEGER.match(raw.strip()):  # ASCII digits only: int() would also take "1_000" and "٣"
+        raise InvalidQueryError(name, f"expected an integer, got {raw!r}")
+    value = int(raw.strip())
     if minimum is not None and value < minimum:
         raise InvalidQueryError(name, f"must be at least {minimum}")
     if maximum is not None and value > maximum:
@@ -92,28 +98,32 @@ def number(args: QueryArgs, name: str) -> float | None:
     raw = text(args, name)
     if raw is None:
         return None
-    try:
-        value = float(raw.strip())
-    except ValueError:
-        raise InvalidQueryError(name, f"expected a number, got {raw!r}") from None
+    if not _NUMBER.match(raw.strip()):  # float() would also take "1_0", "٣", "nan" and "inf"
+        raise InvalidQueryError(name, f"expected a number, got {raw!r}")
+    value = float(raw.strip())
     if not math.isfinite(value):
         raise InvalidQueryError(name, "must be a finite number")
     return value
 
 
 def page(args: QueryArgs, *, max_limit: int = MAX_LIMIT) -> Page:
-    """`page` (default 1, ≥ 1) and `limit` (default 50, 1..100)."""
-    number_ = integer(args, "page", default=1, minimum=1)
+    """`page` (default 1, 1..10⁹) and `limit` (default 50, 1..100)."""
+    number_ = integer(args, "page", default=1, minimum=1, maximum=MAX_PAGE)
     limit = integer(args, "limit", default=DEFAULT_LIMIT, minimum=1, maximum=max_limit)
     assert number_ is not None and limit is not None
     return Page(number_, limit)
 
 
-_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?(Z|[+-]\d{2}:?\d{2})?$")
+# a date alone, or a date and time with an optional offset (an offset needs a time: Python would
+# otherwise drop it from "2024-01-01+05:00" and read the date's UTC midnight)
+_ISO = re.compile(
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}([T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
+)
 
 
 def timestamp(args: QueryArgs, name: str) -> datetime | None:
-    """An ISO 8601 date-time (a date alone means its midnight); no offset means UTC. Returned in UTC."""
+    """An ISO 8601 date-time (a date alone means its midnight); no offset means UTC. Returned in UTC,
+    clamped to [EARLIEST, LATEST]."""
     raw = text(args, name)
     if raw is None:
         return None
@@ -126,7 +136,11 @@ def timestamp(args: QueryArgs, name: str) -> datetime | None:
         raise InvalidQueryError(name, f"expected an ISO 8601 date-time, got {raw!r}") from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00 lies after datetime.max in UTC
+        return LATEST if parsed.year > 1 else EARLIEST
+    return min(max(parsed, EARLIEST), LATEST)
 
 
 def choice(args: QueryArgs, name: str, allowed: Collection[str]) -> str | None:

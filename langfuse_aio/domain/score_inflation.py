@@ -82,8 +82,8 @@ def _check_against_config(config: ScoreConfig, body_type: Any, value: Any) -> fl
 def inflate_score(body: Mapping[str, Any], configs: Mapping[str, ScoreConfig] | None) -> dict[str, Any]:
     """The stored shape of one score event: `name, value, string_value, data_type, config_id`.
 
-    `configs` maps config id → config for the ids the events use; None means the worker does not look
-    configs up yet, and a `configId` is then persisted without validation.
+    `configs` maps config id → config for the ids the events use; None skips the lookup (the
+    worker always passes what it found), and a `configId` is then persisted without validation.
     `value` is None for a CATEGORICAL score without a config (stored as 0 by the merge).
     """
     name = body.get("name")
@@ -107,7 +107,7 @@ def inflate_score(body: Mapping[str, Any], configs: Mapping[str, ScoreConfig] | 
         category_value = _check_against_config(config, body_type, value)
         name, data_type = config.name, config.data_type
     else:
-        # TODO(score-configs): when the worker does not pass configs, a configId is stored unvalidated.
+        # configs=None (callers that skip the lookup): a configId is stored unvalidated.
         data_type = body_type or (CATEGORICAL if isinstance(value, str) else NUMERIC)
         if (data_type == CATEGORICAL) != isinstance(value, str):
             raise UnprocessableEntity(MSG_VALUE_TYPE)

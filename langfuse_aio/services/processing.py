@@ -3,7 +3,8 @@
 For one job (one accepted request, or a follow-up for entities that were busy):
 1. read the request file and fan it out into Langfuse's per-entity event files;
 2. lock the entities (Redis), deferring busy ones to a follow-up job;
-3. read every stored event of each entity and its current ClickHouse row;
+3. read every stored event of each entity and its current ClickHouse row (the row reads of
+   concurrent jobs are coalesced into one query per table);
 4. merge (pure), and write rows and tombstones through the batching writer, which returns once
    they are flushed;
 5. upsert trace sessions in Postgres, record entities that can never be processed, unlock.
@@ -24,11 +25,13 @@ from psycopg_pool import AsyncConnectionPool
 
 from langfuse_aio.domain.blob_keys import entity_event_key, entity_prefix
 from langfuse_aio.domain.entities import TABLES, group_stored_events
-from langfuse_aio.domain.merge import UnprocessableEntity, merge_entity
+from langfuse_aio.domain.merge import ScoreConfig, UnprocessableEntity, merge_entity
+from langfuse_aio.domain.score_config_rules import config_for_inflation
 from langfuse_aio.storage.blob.base import BlobStore
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
-from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
+from langfuse_aio.storage.clickhouse.row_reader import CurrentRowReader
 from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
+from langfuse_aio.storage.postgres.score_configs import fetch_configs
 from langfuse_aio.storage.redis.locks import EntityLocks
 
 log = structlog.get_logger(__name__)
@@ -75,6 +78,7 @@ class IngestionProcessor:
     ) -> None:
         self._blob = blob
         self._ch = clickhouse
+        self._rows = CurrentRowReader(clickhouse)  # one query per table for all jobs reading at once
         self._writer = writer
         self._pg = pg
         self._locks = locks
@@ -159,12 +163,11 @@ class IngestionProcessor:
         current: dict[str, dict[str, Row]] = dict(
             zip(
                 by_type,
-                await asyncio.gather(
-                    *(fetch_current_rows(self._ch, TABLES[t], project_id, ids) for t, ids in by_type.items())
-                ),
+                await asyncio.gather(*(self._rows.fetch(TABLES[t], project_id, ids) for t, ids in by_type.items())),
                 strict=True,
             )
         )
+        configs = await self._score_configs(project_id, entities, loaded)
         now = self._clock()
         rows: dict[str, list[Row]] = {}
         failures: list[_Failure] = []
@@ -177,7 +180,7 @@ class IngestionProcessor:
                 continue
             try:
                 result = merge_entity(entity_type, project_id, entity_id, events,
-                                      current[entity_type].get(entity_id), now=now)
+                                      current[entity_type].get(entity_id), now=now, score_configs=configs)
             except UnprocessableEntity as exc:
                 failures.append(_Failure(entity, exc.reason, tuple(keys)))
                 continue
@@ -191,6 +194,27 @@ class IngestionProcessor:
         if sessions:
             await self._upsert_sessions(project_id, sorted(sessions))
         return failures
+
+    async def _score_configs(
+        self, project_id: str, entities: list[Entity], loaded: Sequence[tuple[Events, list[str], list[str]]]
+    ) -> dict[str, ScoreConfig]:
+        """The project's valid score configs named by the score events (a missing or invalid one is
+        absent, so a score naming it is unprocessable)."""
+        ids = {
+            config_id
+            for (entity_type, _), (events, _, _) in zip(entities, loaded, strict=True)
+            if entity_type == "score"
+            for event in events
+            if isinstance(body := event.get("body"), Mapping) and isinstance(config_id := body.get("configId"), str)
+        }
+        if not ids:
+            return {}
+        configs = {}
+        for row in await fetch_configs(self._pg, project_id, sorted(ids)):
+            config = config_for_inflation(row)
+            if config is not None:
+                configs[config.id] = config
+        return configs
 
     async def _upsert_sessions(self, project_id: str, session_ids: list[str]) -> None:
         async with self._pg.connection() as conn:

@@ -187,6 +187,19 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("updated_at", TS, True, NOW),
         ("queue_id", "text", False, None),
     ],
+    "score_configs": [
+        ("id", "text", True, None),
+        ("created_at", TS, True, NOW),
+        ("updated_at", TS, True, NOW),
+        ("project_id", "text", True, None),
+        ("name", "text", True, None),
+        ("data_type", '"ScoreDataType"', True, None),
+        ("is_archived", "boolean", True, "false"),
+        ("min_value", "double precision", False, None),
+        ("max_value", "double precision", False, None),
+        ("categories", "jsonb", False, None),
+        ("description", "text", False, None),
+    ],
 }
 
 EXPECTED_INDEXES: dict[str, set[str]] = {
@@ -220,6 +233,7 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
         "scores_project_id_name_idx", "scores_author_user_id_idx", "scores_config_id_idx",
         "scores_source_idx", "scores_created_at_idx", "scores_trace_id_idx", "scores_observation_id_idx",
     },
+    "score_configs": {"score_configs_pkey", "score_configs_id_project_id_key", "score_configs_project_id_idx"},
     "langfuse_aio_migrations": {"langfuse_aio_migrations_pkey"},
     "langfuse_aio_ingestion_errors": {
         "langfuse_aio_ingestion_errors_pkey", "langfuse_aio_ingestion_errors_project_id_created_at_idx",
@@ -270,6 +284,12 @@ EXPECTED_FOREIGN_KEYS = {
         f"FOREIGN KEY (project_id) REFERENCES projects(id) {_CASCADE}"
     ),
     ("scores", "scores_project_id_fkey"): f"FOREIGN KEY (project_id) REFERENCES projects(id) {_CASCADE}",
+    ("scores", "scores_config_id_fkey"): (
+        "FOREIGN KEY (config_id) REFERENCES score_configs(id) ON UPDATE CASCADE ON DELETE SET NULL"
+    ),
+    ("score_configs", "score_configs_project_id_fkey"): (
+        f"FOREIGN KEY (project_id) REFERENCES projects(id) {_CASCADE}"
+    ),
 }
 
 EXPECTED_ENUMS = {
@@ -290,8 +310,8 @@ EXPECTED_BACKGROUND_MIGRATIONS = [
      "migrateScoresFromPostgresToClickhouse"),
 ]
 
-# v2 keeps these; v3.0.0 (and so our migrations) does not create them.
-V2_ONLY_FOREIGN_KEYS = {("traces", "traces_session_id_project_id_fkey"), ("scores", "scores_config_id_fkey")}
+# v2 keeps this; v3.0.0 (and so our migrations) does not create it.
+V2_ONLY_FOREIGN_KEYS = {("traces", "traces_session_id_project_id_fkey")}
 
 # --- fixtures ---------------------------------------------------------------------------------------
 
@@ -427,7 +447,7 @@ async def fetch(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 async def test_empty_database_gets_the_langfuse_schema(empty_db: str) -> None:
-    assert await migrate(empty_db) == ALL_VERSIONS == [1, 2, 3, 4, 5, 6]
+    assert await migrate(empty_db) == ALL_VERSIONS == [1, 2, 3, 4, 5, 6, 7]
 
     async with await psycopg.AsyncConnection.connect(empty_db) as conn:
         cat = await catalog(conn)
@@ -481,6 +501,7 @@ async def test_empty_database_gets_the_langfuse_schema(empty_db: str) -> None:
         (4, "background_migrations"),
         (5, "legacy_v2_tables"),
         (6, "ingestion_errors"),
+        (7, "score_configs"),
     ]
 
 
@@ -556,7 +577,7 @@ async def test_v2_database_gains_only_what_is_missing_and_keeps_every_row(v2_db:
 
 
 async def test_v2_database_ends_with_the_same_schema_as_an_empty_one(empty_db: str, v2_db: str) -> None:
-    """After migrating, our tables look alike on both paths, except the two v2-only foreign keys."""
+    """After migrating, our tables look alike on both paths, except the v2-only foreign key."""
     await migrate(empty_db)
     await migrate(v2_db)
     ours = set(EXPECTED_COLUMNS) | {"langfuse_aio_migrations"}

@@ -1,6 +1,8 @@
 """ClickHouse's HTTP interface over one chDB session: a stand-in server for tests of the
 external-ClickHouse path (clickhouse-connect). Not a server: no auth, TLS, sessions or response compression
-(lz4 and gzip request bodies are accepted, as clickhouse-connect compresses inserts).
+(lz4 and gzip request bodies are accepted, as clickhouse-connect compresses inserts). A multipart/form-data
+body carries the query and its parameters as fields, as clickhouse-connect sends them once the bound
+values pass 4 KiB.
 
     python -m tests.support.chdb_http --path DIR --host 127.0.0.1 --port N
 """
@@ -9,6 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import email.parser
+import email.policy
 import gzip
 import json
 import re
@@ -21,6 +25,20 @@ import lz4.frame
 
 _INSERT = re.compile(rb"^\s*(INSERT\s+INTO\s+.+?)\s+FORMAT\s+(\w+)[ \t]*\r?\n?", re.IGNORECASE | re.DOTALL)
 _FORMAT = re.compile(r"\bFORMAT\s+(\w+)\s*;?\s*$", re.IGNORECASE)
+
+
+def form_fields(content_type: bytes, body: bytes) -> dict[str, str]:
+    """The fields of a multipart/form-data body, by name."""
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        b"Content-Type: " + content_type + b"\r\n\r\n" + body
+    )
+    fields: dict[str, str] = {}
+    for part in message.walk():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        if name and isinstance(payload, bytes):
+            fields[str(name)] = payload.decode()
+    return fields
 
 
 class ChdbHttp:
@@ -67,6 +85,10 @@ class ChdbHttp:
         elif encoding == b"gzip":
             body = gzip.decompress(body)
         args = dict(parse_qsl(scope["query_string"].decode(), keep_blank_values=True))
+        content_type = dict(scope["headers"]).get(b"content-type", b"")
+        if content_type.startswith(b"multipart/form-data"):
+            args.update(form_fields(content_type, body))
+            body = b""
         headers = [(b"x-clickhouse-server-display-name", b"chdb-http"), (b"x-clickhouse-timezone", b"UTC")]
         if scope["path"] == "/ping" or (scope["method"] == "GET" and not args and not body):
             status, answer = 200, b"Ok.\n"

@@ -4,8 +4,7 @@
 -- Deliberately absent, as in v3.0.0:
 --   * traces_session_id_project_id_fkey (traces -> trace_sessions): v3.0.0 drops it
 --     (20241206115829). A v2 database keeps its copy; we never drop it.
---   * scores_config_id_fkey (scores -> score_configs): we have no score_configs table. A v2
---     database keeps its copy.
+--   * scores_config_id_fkey (scores -> score_configs): added by 0007 with the score_configs table.
 --   * observations.trace_id and scores.trace_id have no foreign key in Langfuse either.
 
 -- trace_sessions --------------------------------------------------------------------------------

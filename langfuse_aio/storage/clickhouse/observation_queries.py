@@ -1,0 +1,189 @@
+"""Filtered, ordered pages of observations (latest live versions), and their count.
+
+Correctness. Filters apply to each observation's *latest* version (`repositories` docstring). A
+filter applied before deduplication would return the newest *matching* version even when a newer
+version no longer matches, so every query has two steps: (1) rows of any version matching the predicate P name the
+candidate ids; (2) all versions of those ids are deduplicated (`LIMIT 1 BY id`), tombstones dropped,
+and P is checked again on the survivor. An id whose latest version matches P has a matching row,
+so it is always a candidate.
+
+Bounded cost. Deduplicating every candidate of an unfiltered 6M-row project takes seconds; a page
+needs far fewer. `page_keys` takes the first `window` matching rows of any version in the page's
+order (start_time desc, id desc; a top-N read that skips partitions by start_time), deduplicates
+only their ids, and keeps the survivors ranked at or above the window's last row (the threshold).
+Any id outside the window has all its matching rows below the threshold, so the kept survivors are
+exactly the top of the true order; when they are too few, the window grows (x4) until they suffice,
+the rows run out, or the window reaches `MAX_WINDOW`, past which all candidates are deduplicated.
+The cursor is part of P, so cursor pages are as cheap as the first. Counting needs every
+candidate, so `count_observations` always deduplicates all of them.
+
+The `userId`/`sessionId` filters select trace ids through the traces' latest versions.
+SQL text comes only from constants here; every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from langfuse_aio.domain.observation_filters import ObservationFilter
+from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
+from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
+
+MAX_WINDOW = 200_000
+INLINE_IDS = 4_096  # up to this window, candidate ids go back as a bound array (well under URI limits)
+_LATEST = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
+_ORDER = "ORDER BY start_time DESC, id DESC"
+# the columns P reads, deduplicated together with the sort columns
+_KEY_COLUMNS = (
+    "id, start_time, event_ts, is_deleted, trace_id, type, name, parent_observation_id, version, level, environment"
+)
+_IN_TRACES = (
+    "trace_id IN (SELECT id FROM (SELECT id, user_id, session_id, is_deleted FROM traces"
+    " WHERE project_id = {project_id:String} AND id IN (SELECT id FROM traces"
+    " WHERE project_id = {project_id:String} AND %(t)s) " + _LATEST + ") WHERE is_deleted = 0 AND %(t)s)"
+)
+_AFTER_CURSOR = (
+    "start_time <= {cursor_start:DateTime64(3)}"
+    " AND (start_time < {cursor_start:DateTime64(3)} OR id < {cursor_id:String})"
+)
+_AT_OR_ABOVE_THRESHOLD = (
+    "start_time >= {threshold_start:DateTime64(3)}"
+    " AND (start_time > {threshold_start:DateTime64(3)} OR id >= {threshold_id:String})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    conditions: tuple[str, ...]
+    params: dict[str, Any]
+
+    @property
+    def sql(self) -> str:
+        return "".join(f" AND {c}" for c in self.conditions)
+
+
+def predicate(project_id: str, flt: ObservationFilter, *, after: tuple[datetime, str] | None = None) -> Predicate:
+    """P: the filter (and the cursor's position) as conditions on an observation row."""
+    conds: list[str] = []
+    params: dict[str, Any] = {"project_id": project_id}
+
+    def equal(column: str, name: str, value: str | None) -> None:
+        if value is not None:
+            conds.append(f"{column} = {{{name}:String}}")
+            params[name] = value
+
+    equal("type", "type", flt.type)
+    equal("name", "name", flt.name)
+    equal("trace_id", "trace_id", flt.trace_id)
+    equal("parent_observation_id", "parent_observation_id", flt.parent_observation_id)
+    equal("version", "version", flt.version)
+    equal("level", "level", flt.level)
+    if flt.has_parent is not None:
+        conds.append("ifNull(parent_observation_id, '') " + ("!=" if flt.has_parent else "=") + " ''")
+    if flt.environments:
+        conds.append("environment IN {environments:Array(String)}")
+        params["environments"] = list(flt.environments)
+    if flt.from_start_time is not None:
+        conds.append("start_time >= {from_start_time:DateTime64(3)}")
+        params["from_start_time"] = flt.from_start_time
+    if flt.to_start_time is not None:
+        conds.append("start_time < {to_start_time:DateTime64(3)}")
+        params["to_start_time"] = flt.to_start_time
+    trace_conds = []
+    if flt.user_id is not None:
+        trace_conds.append("user_id = {user_id:String}")
+        params["user_id"] = flt.user_id
+    if flt.session_id is not None:
+        trace_conds.append("session_id = {session_id:String}")
+        params["session_id"] = flt.session_id
+    if trace_conds:
+        conds.append(_IN_TRACES % {"t": " AND ".join(trace_conds)})
+    if after is not None:
+        conds.append(_AFTER_CURSOR)
+        params["cursor_start"], params["cursor_id"] = after
+    return Predicate(tuple(conds), params)
+
+
+def _latest_sql(p: Predicate, candidates: str) -> str:
+    """Latest live versions of the candidate ids that satisfy P (key columns only)."""
+    return (
+        f"SELECT id, start_time FROM (SELECT {_KEY_COLUMNS} FROM observations"
+        f" WHERE project_id = {{project_id:String}}{candidates} {_LATEST}) WHERE is_deleted = 0{p.sql}"
+    )
+
+
+def _candidates(p: Predicate, *, window: bool) -> str:
+    if not p.conditions and not window:
+        return ""
+    limit = f" {_ORDER} LIMIT {{window:UInt32}}" if window else ""
+    return f" AND id IN (SELECT id FROM observations WHERE project_id = {{project_id:String}}{p.sql}{limit})"
+
+
+async def _window_ids(ch: ClickHouse, p: Predicate, *, want: int, window: int) -> list[str] | None:
+    """The first `want` ids in order if the first `window` matching rows decide them, else None."""
+    params: dict[str, Any] = {**p.params, "window": window, "want": want}
+    matching = f"SELECT id, start_time FROM observations WHERE project_id = {{project_id:String}}{p.sql} {_ORDER}"
+    if window <= INLINE_IDS:  # fetch the window's ids and send them back: cheaper than a subquery
+        raw = await ch.query(f"{matching} LIMIT {{window:UInt32}}", params)
+        if not raw:
+            return []
+        params["candidate_ids"] = list(dict.fromkeys(str(r["id"]) for r in raw))
+        candidates = " AND id IN {candidate_ids:Array(String)}"
+        edge = raw[-1] if len(raw) == window else None
+    else:
+        params["last"] = window - 1
+        edges = await ch.query(f"{matching} LIMIT 1 OFFSET {{last:UInt32}}", params)
+        candidates = _candidates(p, window=True)
+        edge = edges[0] if edges else None
+    sql = _latest_sql(p, candidates)
+    if edge is not None:
+        sql += f" AND {_AT_OR_ABOVE_THRESHOLD}"
+        params.update(threshold_start=edge["start_time"], threshold_id=edge["id"])
+    rows = await ch.query(f"{sql} {_ORDER} LIMIT {{want:UInt32}}", params)
+    if edge is None or len(rows) >= want:
+        return [str(r["id"]) for r in rows]
+    return None
+
+
+async def page_keys(ch: ClickHouse, p: Predicate, *, skip: int, take: int) -> list[str]:
+    """Ids of the rows `skip`..`skip + take` (newest start_time first, then id desc) that satisfy P."""
+    want = skip + take
+    window = 2 * want + 20
+    while window <= MAX_WINDOW:
+        ids = await _window_ids(ch, p, want=want, window=window)
+        if ids is not None:
+            return ids[skip:]
+        window *= 4
+    rows = await ch.query(
+        f"{_latest_sql(p, _candidates(p, window=False))} {_ORDER} LIMIT {{take:UInt32}} OFFSET {{skip:UInt64}}",
+        {**p.params, "take": take, "skip": skip},
+    )
+    return [str(r["id"]) for r in rows]
+
+
+async def count_observations(ch: ClickHouse, p: Predicate) -> int:
+    rows = await ch.query(f"SELECT count() AS n FROM ({_latest_sql(p, _candidates(p, window=False))})", p.params)
+    return int(rows[0]["n"]) if rows else 0
+
+
+async def rows_in_order(ch: ClickHouse, project_id: str, ids: Sequence[str]) -> list[Row]:
+    """Full latest rows of `ids`, in the order given (ids deleted meanwhile are left out)."""
+    found = await fetch_current_rows(ch, "observations", project_id, ids)
+    return [found[i] for i in ids if i in found]
+
+
+async def list_page(ch: ClickHouse, p: Predicate, *, skip: int, take: int) -> list[Row]:
+    ids = await page_keys(ch, p, skip=skip, take=take)
+    return await rows_in_order(ch, p.params["project_id"], ids) if ids else []
+
+
+async def list_page_with_total(ch: ClickHouse, p: Predicate, *, skip: int, take: int) -> tuple[list[Row], int]:
+    return await asyncio.gather(list_page(ch, p, skip=skip, take=take), count_observations(ch, p))
+
+
+async def get_observation(ch: ClickHouse, project_id: str, observation_id: str) -> Row | None:
+    return (await fetch_current_rows(ch, "observations", project_id, [observation_id])).get(observation_id)
