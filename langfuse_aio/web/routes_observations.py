@@ -16,6 +16,7 @@ from langfuse_aio.storage.clickhouse.base import Row
 from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
 from langfuse_aio.storage.postgres.prices import ModelPrices, prices_for_models
 from langfuse_aio.web.auth import authenticate, resources
+from langfuse_aio.web.read_cache import read_cache
 
 bp = Blueprint("observations", __name__)
 
@@ -34,7 +35,7 @@ async def list_observations() -> Response:
     flt, page = parse_v1(request.args)
     predicate = queries.predicate(scope.project_id, flt)
     rows, total = await queries.list_page_with_total(
-        resources().clickhouse, predicate, skip=page.offset, take=page.limit
+        resources().clickhouse, predicate, skip=page.offset, take=page.limit, cache=read_cache()
     )
     prices = await _prices(rows)
     return jsonify({"data": [_with_prices(row, prices) for row in rows], "meta": page.meta(total)})

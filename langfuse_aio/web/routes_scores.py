@@ -8,8 +8,6 @@ does, but the deletion is already complete when it answers (`services.score_dele
 
 from __future__ import annotations
 
-import asyncio
-
 from quart import Blueprint, Response, jsonify, request
 
 from langfuse_aio.domain import query_params
@@ -28,6 +26,7 @@ from langfuse_aio.storage.clickhouse import score_queries
 from langfuse_aio.storage.clickhouse.base import Row
 from langfuse_aio.storage.redis.locks import EntityLocks
 from langfuse_aio.web.auth import authenticate, resources
+from langfuse_aio.web.read_cache import read_cache
 
 bp = Blueprint("scores", __name__)
 
@@ -42,9 +41,8 @@ class CorruptedScoreError(LangfuseError):
 async def _page(project_id: str, score_filter: ScoreFilter) -> tuple[list[Row], dict[str, Row], dict[str, int]]:
     page = query_params.page(request.args)
     ch = resources().clickhouse
-    rows, total = await asyncio.gather(
-        score_queries.list_scores(ch, project_id, score_filter, limit=page.limit, offset=page.offset),
-        score_queries.count_scores(ch, project_id, score_filter),
+    rows, total = await score_queries.list_page_with_total(
+        ch, project_id, score_filter, limit=page.limit, offset=page.offset, cache=read_cache()
     )
     traces = await score_queries.traces_of(ch, project_id, rows)
     return rows, traces, page.meta(total)
@@ -110,7 +108,9 @@ async def get_score_v2(score_id: str) -> Response:
 async def list_scores_v3() -> Response:
     scope = await authenticate()
     score_filter, limit, fields = v3_filter(request.args)
-    rows = await score_queries.list_scores(resources().clickhouse, scope.project_id, score_filter, limit=limit + 1)
+    rows = await score_queries.list_scores(
+        resources().clickhouse, scope.project_id, score_filter, limit=limit + 1, cache=read_cache()
+    )
     meta: dict[str, object] = {"limit": limit}
     if len(rows) > limit:
         rows = rows[:limit]

@@ -171,7 +171,7 @@ def score_row(**overrides: Any) -> Row:
 
 
 async def test_migrations_apply_on_an_empty_database_once(ch: ClickHouse) -> None:
-    assert await apply_clickhouse_migrations(ch, cluster=None) == [1, 2, 3, 4, 5]
+    assert await apply_clickhouse_migrations(ch, cluster=None) == [1, 2, 3, 4, 5, 6]
     assert await apply_clickhouse_migrations(ch, cluster=None) == []
     recorded = await ch.query(f"SELECT version, name FROM {RECORD_TABLE} ORDER BY version")
     assert recorded == [
@@ -180,6 +180,7 @@ async def test_migrations_apply_on_an_empty_database_once(ch: ClickHouse) -> Non
         {"version": 3, "name": "scores"},
         {"version": 4, "name": "environment"},
         {"version": 5, "name": "scores_session_metadata"},
+        {"version": 6, "name": "observations_trace_id_index"},
     ]
     tables = await ch.query(
         "SELECT name, engine_full, sorting_key, primary_key, partition_key FROM system.tables"
@@ -209,7 +210,7 @@ async def test_migrations_apply_on_an_empty_database_once(ch: ClickHouse) -> Non
     )
     assert [(i["table"], i["name"], i["type_full"]) for i in indexes] == [
         ("observations", "idx_id", "bloom_filter()"),
-        ("observations", "idx_trace_id", "bloom_filter()"),
+        ("observations", "idx_trace_id", "bloom_filter(0.001)"),
         ("scores", "idx_id", "bloom_filter(0.001)"),
         ("scores", "idx_project_trace_observation", "bloom_filter(0.001)"),
         ("traces", "idx_id", "bloom_filter(0.001)"),

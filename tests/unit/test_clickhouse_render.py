@@ -28,13 +28,14 @@ def test_loader_finds_every_clickhouse_migration() -> None:
         (3, "scores"),
         (4, "environment"),
         (5, "scores_session_metadata"),
+        (6, "observations_trace_id_index"),
     ]
-    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3, 2]
+    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3, 2, 3]
 
 
 def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_every_engine() -> None:
     statements = _statements("lf_cluster")
-    assert len(statements) == 9
+    assert len(statements) == 12
     for statement in statements:
         match = _TABLE_STATEMENT.match(statement)
         assert match is not None, statement
@@ -49,7 +50,7 @@ def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_ever
 
 def test_unclustered_variant_has_no_cluster_and_no_replication() -> None:
     statements = _statements(None)
-    assert len(statements) == 9
+    assert len(statements) == 12
     engines = []
     for statement in statements:
         assert _TABLE_STATEMENT.match(statement) is not None, statement

@@ -15,6 +15,12 @@ over a tombstone (`is_deleted ASC`), so a tombstone stamped with its replacement
 cannot hide it. Filtering `is_deleted = 0` *before* `LIMIT 1 BY` would be wrong: it would surface
 the version a tombstone replaced.
 
+Where FINAL is used after all: the list pages and counts of the read API (`trace_queries`,
+`score_queries`, `observation_queries`, `metrics_queries`). There every moved row has its
+tombstone, because this server's worker writes one whenever a sort-key value changes, so `FINAL`
+leaves one live version per id and is much cheaper than deduplicating a whole project. Reads by id
+(this module, the worker's current rows) keep `LIMIT 1 BY id`, which is exact for any writer.
+
 A tombstone must carry the project_id, id and (observations, scores) trace_id of the row it
 hides, as a copy of that row does: the per-trace lists filter on trace_id before deduplicating.
 

@@ -15,7 +15,6 @@ from decimal import Decimal
 from langfuse_aio.domain.trace_filters import TraceFilter
 from langfuse_aio.domain.trace_views import TraceSummary
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
-from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
 from langfuse_aio.storage.clickhouse.trace_queries import TRACE_WINDOW, latest_sql, predicate
 
 _LATEST = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
@@ -73,6 +72,42 @@ async def trace_summaries(ch: ClickHouse, project_id: str, traces: Sequence[Row]
 # --- one trace, and the traces of a session -------------------------------------------------------
 
 
+# Every version of the trace's rows, at most `_VERSIONS_CAP` of them; the latest of each id is picked
+# here. `ORDER BY … LIMIT` lets ClickHouse read the wide columns of the returned rows only (lazy
+# materialization): cheaper than deduplicating in SQL, which reads them for every row it sorts.
+_VERSIONS_CAP = 5_000
+_TRACE_VERSIONS = (
+    "SELECT * FROM traces WHERE project_id = {project_id:String} AND id = {trace_id:String}"
+    " ORDER BY event_ts DESC, is_deleted ASC LIMIT 1"
+)
+_OBSERVATION_VERSIONS = (
+    "SELECT * FROM observations WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}"
+    " AND start_time >= {lower:DateTime64(3)} ORDER BY start_time, id LIMIT {cap:UInt32}"
+)
+_SCORE_VERSIONS = (
+    "SELECT * FROM scores WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}"
+    " AND timestamp >= {lower:DateTime64(3)} ORDER BY timestamp, id LIMIT {cap:UInt32}"
+)
+
+
+def latest_live(rows: Sequence[Row]) -> list[Row]:
+    """The latest version of each id among `rows` (highest event_ts; a live row wins a tie with a
+    tombstone, as `ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id`), tombstones dropped."""
+    latest: dict[str, Row] = {}
+    for row in rows:
+        held = latest.get(row["id"])
+        if held is None or (row["event_ts"], -row["is_deleted"]) > (held["event_ts"], -held["is_deleted"]):
+            latest[row["id"]] = row
+    return [row for row in latest.values() if not row["is_deleted"]]
+
+
+async def _latest_of_trace(ch: ClickHouse, versions_sql: str, deduplicated_sql: str, params: Row) -> list[Row]:
+    rows = await ch.query(versions_sql, {**params, "cap": _VERSIONS_CAP})
+    if len(rows) < _VERSIONS_CAP:
+        return latest_live(rows)
+    return await ch.query(deduplicated_sql, params)  # a very large trace: deduplicate in ClickHouse
+
+
 async def get_trace_detail(ch: ClickHouse, project_id: str, trace_id: str) -> tuple[Row, list[Row], list[Row]] | None:
     """The trace's latest live row, with its observations (by start time) and scores (newest first).
 
@@ -82,24 +117,28 @@ async def get_trace_detail(ch: ClickHouse, project_id: str, trace_id: str) -> tu
     every older day, which for a recent trace (what SDKs and users mostly fetch) is nearly all data.
     What it costs is an observation starting more than an hour before its own trace, which no SDK
     produces; it is left out here as in Langfuse, and also from the trace's figures in the list."""
-    trace = (await fetch_current_rows(ch, "traces", project_id, [trace_id])).get(trace_id)
-    if trace is None:
+    found = await ch.query(_TRACE_VERSIONS, {"project_id": project_id, "trace_id": trace_id})
+    if not found or found[0]["is_deleted"]:
         return None
+    trace = found[0]
     params = {"project_id": project_id, "trace_id": trace_id, "lower": trace["timestamp"] - TRACE_WINDOW}
-    observations, scores = await asyncio.gather(
-        ch.query(
-            "SELECT * FROM (SELECT * FROM observations WHERE project_id = {project_id:String}"
-            " AND trace_id = {trace_id:String} AND start_time >= {lower:DateTime64(3)}"
-            f" {_LATEST}) WHERE is_deleted = 0 ORDER BY start_time ASC, id ASC",
-            params,
-        ),
-        ch.query(
-            "SELECT * FROM (SELECT * FROM scores WHERE project_id = {project_id:String}"
-            " AND trace_id = {trace_id:String} AND timestamp >= {lower:DateTime64(3)}"
-            f" {_LATEST}) WHERE is_deleted = 0 ORDER BY timestamp DESC, id ASC",
-            params,
-        ),
+    observations = await _latest_of_trace(
+        ch, _OBSERVATION_VERSIONS,
+        "SELECT * FROM (SELECT * FROM observations WHERE project_id = {project_id:String}"
+        " AND trace_id = {trace_id:String} AND start_time >= {lower:DateTime64(3)}"
+        f" {_LATEST}) WHERE is_deleted = 0",
+        params,
     )
+    scores = await _latest_of_trace(
+        ch, _SCORE_VERSIONS,
+        "SELECT * FROM (SELECT * FROM scores WHERE project_id = {project_id:String}"
+        " AND trace_id = {trace_id:String} AND timestamp >= {lower:DateTime64(3)}"
+        f" {_LATEST}) WHERE is_deleted = 0",
+        params,
+    )
+    observations.sort(key=lambda o: (o["start_time"], o["id"]))
+    scores.sort(key=lambda s: s["id"])
+    scores.sort(key=lambda s: s["timestamp"], reverse=True)  # stable: newest first, then id ascending
     return trace, observations, scores
 
 
