@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 
 from langfuse_aio import __version__
@@ -28,6 +29,18 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("migrate", help="apply the Postgres and ClickHouse schema migrations, then exit")
     keys = sub.add_parser("create-api-key", help="create an API key for a project and print it")
     keys.add_argument("project_id")
+    models = sub.add_parser("models", help="manage the Langfuse-managed model and price table")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    refresh = models_sub.add_parser(
+        "refresh", help="upsert managed models from a file: our table, or Langfuse's default-model-prices.json")
+    refresh.add_argument("--file", required=True, type=Path, help="the JSON file to read")
+    refresh.add_argument("--force", action="store_true",
+                         help="also replace definitions stored with a later updatedAt than the file's")
+    projects = sub.add_parser("projects", help="manage projects")
+    projects_sub = projects.add_subparsers(dest="projects_command", required=True)
+    delete = projects_sub.add_parser(
+        "delete", help="revoke a project's API keys now and queue the removal of its data (see README)")
+    delete.add_argument("project_id")
     return parser
 
 
@@ -56,6 +69,40 @@ async def _create_key(settings: Settings, project_id: str) -> None:
     print(f"LANGFUSE_PUBLIC_KEY={key.public_key}\nLANGFUSE_SECRET_KEY={key.secret_key}")
 
 
+async def _refresh_models(settings: Settings, path: Path, force: bool) -> None:
+    from langfuse_aio.domain.model_table import ModelTableError
+    from langfuse_aio.runtime.resources import open_resources
+    from langfuse_aio.services.model_defaults import read_table_file, refresh_models
+
+    try:
+        document = read_table_file(path)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"cannot read {path}: {exc}") from None
+    async with open_resources(settings) as res:
+        try:
+            result = await refresh_models(res.pg, document, force=force)
+        except ModelTableError as exc:
+            raise SystemExit(f"{path}: {exc}") from None
+    print(f"models refreshed from {path}: {result.written} written, "
+          f"{result.unchanged} unchanged (or newer in the database)")
+
+
+async def _delete_project(settings: Settings, project_id: str) -> None:
+    from langfuse_aio.jobs import definitions
+    from langfuse_aio.runtime.resources import open_resources
+    from langfuse_aio.services.project_deletion import ProjectNotFoundError, revoke_project
+
+    async with open_resources(settings) as res:
+        try:
+            revoked = await revoke_project(res.pg, res.redis, project_id, auth=res.auth)
+        except ProjectNotFoundError as exc:
+            raise SystemExit(str(exc)) from None
+        await res.redis.enqueue_job(definitions.DELETE_PROJECT, project_id, _queue_name=definitions.QUEUE_NAME)
+    print(f"project {project_id} deleted: {revoked.keys_deleted} API keys revoked; its ClickHouse rows are "
+          "removed by a background job" + ("" if settings.delete_blobs_on_project_delete
+                                           else " (blob-store files are kept, see the README)"))
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     mode = Mode(args.mode)
@@ -70,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(_migrate(settings))
     elif command == "create-api-key":
         _run(_create_key(settings, args.project_id))
+    elif command == "projects":
+        _run(_delete_project(settings, args.project_id))
+    elif command == "models":
+        _run(_refresh_models(settings, args.file, args.force))
     else:
         from langfuse_aio.runtime.server import run
 

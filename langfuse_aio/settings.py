@@ -101,6 +101,12 @@ class Settings:
     worker_concurrency: int = 20
     clickhouse_write_batch_size: int = 10_000
     clickhouse_write_interval_ms: int = 50
+    # usage and cost: the tokenizer process pool (0: count in a thread) and the model lookup cache
+    tokenizer_processes: int = 1
+    tokenizer_timeout_ms: int = 10_000  # well inside the 30 s entity lock
+    tokenizer_max_chars: int = 500_000
+    model_cache_ttl_seconds: int = 30
+    delete_blobs_on_project_delete: bool = False  # project deletion also removes its blob-store files
 
     @property
     def all_embedded(self) -> bool:
@@ -163,6 +169,11 @@ class _Reader:
             self.problems.append(f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}")
             return None
         return raw
+
+
+def default_tokenizer_processes() -> int:
+    """One child on small machines (<= 3 cores), else half the cores, at most 4."""
+    return max(1, min(4, (os.cpu_count() or 1) // 2))
 
 
 def _redis_url(r: _Reader) -> str | None:
@@ -276,6 +287,11 @@ def load_settings(
         clickhouse_write_batch_size=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_BATCH_SIZE", 10_000, minimum=1),
         # Langfuse waits up to 10 s; a job here completes only once its rows are flushed, so keep it short.
         clickhouse_write_interval_ms=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_INTERVAL_MS", 50, minimum=1),
+        tokenizer_processes=r.integer("LANGFUSE_AIO_TOKENIZER_PROCESSES", default_tokenizer_processes(), maximum=64),
+        tokenizer_timeout_ms=r.integer("LANGFUSE_AIO_TOKENIZER_TIMEOUT_MS", 10_000, minimum=1),
+        tokenizer_max_chars=r.integer("LANGFUSE_AIO_TOKENIZER_MAX_CHARS", 500_000, minimum=1),
+        model_cache_ttl_seconds=r.integer("LANGFUSE_AIO_MODEL_CACHE_TTL_SECONDS", 30),
+        delete_blobs_on_project_delete=r.flag("LANGFUSE_AIO_DELETE_BLOBS_ON_PROJECT_DELETE", False),
     )
     if mode is not Mode.ALL:
         if clickhouse.embedded:

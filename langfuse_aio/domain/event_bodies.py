@@ -171,4 +171,10 @@ BODY_VALIDATORS: Final[dict[str, Callable[[object], dict[str, Any]]]] = {
     "sdk-log": _sdk_log_body,
     "observation-create": _legacy_observation_body,
     "observation-update": _legacy_observation_body,
+    # Langfuse HEAD's further observation types (OTel spans map to them); generation-shaped bodies
+    **dict.fromkeys(
+        ("agent-create", "tool-create", "chain-create", "retriever-create", "evaluator-create", "embedding-create",
+         "guardrail-create"),
+        _generation_body,
+    ),
 }

@@ -22,13 +22,17 @@ from langfuse_aio.domain.unprocessable import UnprocessableEntity
 
 DEFAULT_ENVIRONMENT: Final = "default"
 LEVELS: Final = frozenset({"DEBUG", "DEFAULT", "WARNING", "ERROR"})
-OBSERVATION_TYPES: Final = frozenset({"SPAN", "GENERATION", "EVENT"})
+# Langfuse HEAD's observation types beyond v3.0.0's three (they arrive as `<type>-create`, e.g. from OTel)
+EXTENDED_OBSERVATION_TYPES: Final = ("AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING", "GUARDRAIL")
+LEGACY_OBSERVATION_TYPES: Final = frozenset({"SPAN", "GENERATION", "EVENT"})
+OBSERVATION_TYPES: Final = LEGACY_OBSERVATION_TYPES | frozenset(EXTENDED_OBSERVATION_TYPES)
 # event type → observation type; None: legacy events name it in `body.type`
 OBSERVATION_EVENT_TYPES: Final[dict[str, str | None]] = {
     "span-create": "SPAN", "span-update": "SPAN",
     "generation-create": "GENERATION", "generation-update": "GENERATION",
     "event-create": "EVENT",
     "observation-create": None, "observation-update": None,
+    **{f"{kind.lower()}-create": kind for kind in EXTENDED_OBSERVATION_TYPES},
 }
 ENTITY_OF_EVENT_TYPE: Final[dict[str, str]] = {
     "trace-create": "trace", "score-create": "score", **dict.fromkeys(OBSERVATION_EVENT_TYPES, "observation"),
@@ -168,9 +172,11 @@ _OBSERVATION_TIMES: Final = (("endTime", "end_time"), ("completionStartTime", "c
 
 def observation_record(event: StoredEvent) -> Record:
     body = event.body
-    observation_type = OBSERVATION_EVENT_TYPES[event.type] or body.get("type")
-    if observation_type not in OBSERVATION_TYPES:
-        raise UnprocessableEntity(f"observation type {observation_type!r} is not SPAN, GENERATION or EVENT")
+    observation_type = OBSERVATION_EVENT_TYPES[event.type]
+    if observation_type is None:  # legacy observation-create/-update name one of v3.0.0's three types
+        observation_type = body.get("type")
+        if observation_type not in LEGACY_OBSERVATION_TYPES:
+            raise UnprocessableEntity(f"observation type {observation_type!r} is not SPAN, GENERATION or EVENT")
     values: dict[str, Any] = {"type": observation_type}
     weak: dict[str, Any] = {}
     trace_id = _text(body, "traceId")

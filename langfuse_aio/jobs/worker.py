@@ -12,10 +12,12 @@ from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 
 from langfuse_aio.jobs import definitions
+from langfuse_aio.jobs.deletion import delete_project, delete_traces
 from langfuse_aio.jobs.ingestion import process_ingestion
 from langfuse_aio.jobs.serialization import job_deserializer, job_serializer
 from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.services.processing import Entity, IngestionProcessor
+from langfuse_aio.services.usage_costs import UsageCosts
 from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
 from langfuse_aio.storage.redis.locks import EntityLocks
 
@@ -43,6 +45,7 @@ def build_processor(resources: Resources, writer: ClickHouseWriter, *, queue_nam
         locks=EntityLocks(resources.redis),
         defer=defer,
         prefix=resources.settings.s3.prefix,
+        usage=UsageCosts(resources.models, resources.tokenizer),
     )
 
 
@@ -54,6 +57,10 @@ def build_worker(
             func(ping, name=definitions.PING, max_tries=3),
             func(process_ingestion, name=definitions.PROCESS_INGESTION, max_tries=definitions.INGESTION_MAX_TRIES,
                  timeout=300),
+            func(delete_traces, name=definitions.DELETE_TRACES, max_tries=definitions.DELETION_MAX_TRIES,
+                 timeout=3600),
+            func(delete_project, name=definitions.DELETE_PROJECT, max_tries=definitions.DELETION_MAX_TRIES,
+                 timeout=3600),
         ],
         cron_jobs=[],
         queue_name=queue_name,

@@ -26,6 +26,7 @@ from langfuse_aio.migrations.clickhouse_apply import apply_clickhouse_migrations
 from langfuse_aio.migrations.postgres_apply import apply_postgres_migrations
 from langfuse_aio.runtime import embedded
 from langfuse_aio.services.auth import ApiKeyAuth
+from langfuse_aio.services.model_defaults import upsert_packaged_models
 from langfuse_aio.settings import Settings
 from langfuse_aio.storage.blob.base import BlobStore
 from langfuse_aio.storage.blob.localfs import LocalBlobStore
@@ -33,6 +34,8 @@ from langfuse_aio.storage.blob.s3 import open_s3
 from langfuse_aio.storage.clickhouse.base import ClickHouse
 from langfuse_aio.storage.clickhouse.chdb_backend import open_chdb
 from langfuse_aio.storage.clickhouse.http_backend import open_http
+from langfuse_aio.storage.postgres.models import ModelCatalog
+from langfuse_aio.tokenization.pool import TokenizerPool
 
 log = structlog.get_logger(__name__)
 
@@ -47,6 +50,8 @@ class Resources:
     blob: BlobStore
     auth: ApiKeyAuth
     embedded_pids: list[int]
+    models: ModelCatalog  # cached model/price lookup (worker) and its invalidation (models API)
+    tokenizer: TokenizerPool  # token counting off the loop, in child processes
 
 
 def resolve_salt(settings: Settings) -> str:
@@ -118,6 +123,8 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
             async with pool.connection() as conn:
                 applied = await apply_postgres_migrations(conn)
             log.info("postgres_migrations_applied", versions=applied)
+        if migrate:
+            await upsert_packaged_models(pool)
 
         redis_url = await _open_redis_url(settings, stack, pids)
         redis = await create_pool(
@@ -147,5 +154,11 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
         )
         log.info("stores_open", seconds=round(time.monotonic() - started, 3),
                  embedded_pids=pids, clickhouse="chdb" if settings.clickhouse.embedded else "http")
-        yield Resources(settings, salt, pool, redis, clickhouse, blob, auth, pids)
+        tokenizer = TokenizerPool(
+            processes=settings.tokenizer_processes, cache_dir=settings.data_dir / "tiktoken",
+            timeout_seconds=settings.tokenizer_timeout_ms / 1000, max_chars=settings.tokenizer_max_chars,
+        )
+        stack.push_async_callback(tokenizer.close)
+        models = ModelCatalog(pool, ttl_seconds=settings.model_cache_ttl_seconds)
+        yield Resources(settings, salt, pool, redis, clickhouse, blob, auth, pids, models, tokenizer)
         log.info("stores_closing")

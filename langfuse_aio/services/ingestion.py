@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import structlog
 from arq.connections import ArqRedis
 from redis.exceptions import RedisError
@@ -30,8 +31,13 @@ class IngestionUnavailable(Exception):
 
 
 def _encode(document: Mapping[str, Any]) -> bytes:
-    # ASCII escapes keep any lone surrogate a client sent representable in the stored JSON.
-    return json.dumps(document, separators=(",", ":")).encode()
+    """The request file's JSON. orjson (~0.01 ms for 50 events against ~0.3 ms) writes UTF-8 and, as
+    Langfuse's JSON.stringify, null for a non-finite float; what it cannot write (a lone surrogate,
+    an integer beyond 64 bits) goes through the stdlib, whose ASCII escapes keep it representable."""
+    try:
+        return orjson.dumps(document)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(document, separators=(",", ":")).encode()
 
 
 class IngestionProducer:

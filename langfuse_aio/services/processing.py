@@ -1,10 +1,12 @@
 """The consumer: turn accepted requests into merged ClickHouse rows.
 
 For one job (one accepted request, or a follow-up for entities that were busy):
-1. read the request file and fan it out into Langfuse's per-entity event files;
+1. read the request file and fan it out into Langfuse's per-entity event files (written while
+   steps 2-4 run, and complete before any lock is released or follow-up job is queued);
 2. lock the entities (Redis), deferring busy ones to a follow-up job;
-3. read every stored event of each entity and its current ClickHouse row (the row reads of
-   concurrent jobs are coalesced into one query per table);
+3. read the current ClickHouse row of each entity (the row reads of concurrent jobs are coalesced
+   into one query per table), then every stored event of each entity that has one (an entity
+   without a row merges just this job's events: see `_events_of`);
 4. merge (pure), and write rows and tombstones through the batching writer, which returns once
    they are flushed;
 5. upsert trace sessions in Postgres, record entities that can never be processed, unlock.
@@ -27,6 +29,7 @@ from langfuse_aio.domain.blob_keys import entity_event_key, entity_prefix
 from langfuse_aio.domain.entities import TABLES, group_stored_events
 from langfuse_aio.domain.merge import ScoreConfig, UnprocessableEntity, merge_entity
 from langfuse_aio.domain.score_config_rules import config_for_inflation
+from langfuse_aio.services.usage_costs import UsageCosts
 from langfuse_aio.storage.blob.base import BlobStore
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
 from langfuse_aio.storage.clickhouse.row_reader import CurrentRowReader
@@ -75,6 +78,7 @@ class IngestionProcessor:
         defer: Callable[[str, list[Entity]], Awaitable[None]],
         prefix: str,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        usage: UsageCosts | None = None,
     ) -> None:
         self._blob = blob
         self._ch = clickhouse
@@ -85,6 +89,7 @@ class IngestionProcessor:
         self._defer = defer
         self._prefix = prefix
         self._clock = clock
+        self._usage = usage  # model match, tokenization and cost of observations; None: merge only
 
     async def process(
         self, project_id: str, entities: Sequence[Entity], file_key: str | None, *, token: str
@@ -92,19 +97,28 @@ class IngestionProcessor:
         outcome = Outcome()
         fresh: dict[str, tuple[Entity, Events]] = {}
         if file_key is not None:
-            fresh = await self._fan_out(project_id, file_key)
-        wanted = list(dict.fromkeys([*entities, *(entity for entity, _ in fresh.values())]))
-        names = {_lock_name(project_id, e): e for e in wanted}
-        locked_names = await self._locks.acquire(list(names), token)
-        locked = [names[n] for n in locked_names]
-        locked_set = set(locked_names)
-        outcome.deferred = [e for n, e in names.items() if n not in locked_set]
-        if outcome.deferred:
-            await self._defer(project_id, outcome.deferred)
+            fresh = await self._read_request(project_id, file_key)
+        files = asyncio.create_task(self._write_entity_files(fresh)) if fresh else None
         try:
-            failures = await self._merge_and_write(project_id, locked, fresh, outcome)
+            wanted = list(dict.fromkeys([*entities, *(entity for entity, _ in fresh.values())]))
+            names = {_lock_name(project_id, e): e for e in wanted}
+            locked_names = await self._locks.acquire(list(names), token)
+            locked = [names[n] for n in locked_names]
+            locked_set = set(locked_names)
+            outcome.deferred = [e for n, e in names.items() if n not in locked_set]
+            try:
+                failures = await self._merge_and_write(project_id, locked, fresh, outcome)
+            finally:
+                try:
+                    if files is not None:
+                        await files  # the next holder of these locks lists our files
+                    if outcome.deferred:  # queued once our files exist: the follow-up replays them
+                        await self._defer(project_id, outcome.deferred)
+                finally:
+                    await self._locks.release(locked_names, token)
         finally:
-            await self._locks.release(locked_names, token)
+            if files is not None:  # never leave the writes running (or their error unread) past the job
+                await asyncio.gather(files, return_exceptions=True)
         if failures:
             outcome.failed = len(failures)
             await self._record_failures(project_id, failures)
@@ -112,8 +126,8 @@ class IngestionProcessor:
 
     # -- steps -----------------------------------------------------------------------------------
 
-    async def _fan_out(self, project_id: str, file_key: str) -> dict[str, tuple[Entity, Events]]:
-        """Write the request's events into per-entity files; return them by entity-file key."""
+    async def _read_request(self, project_id: str, file_key: str) -> dict[str, tuple[Entity, Events]]:
+        """The request's events grouped by entity, keyed by their per-entity file key."""
         try:
             document = json.loads(await self._blob.get(file_key))
         except KeyError:
@@ -124,21 +138,37 @@ class IngestionProcessor:
         for entity, events in groups.items():
             key = entity_event_key(self._prefix, project_id, *entity, str(events[0].get("id")))
             fresh[key] = (entity, events)
-        # The request file is the durable copy; these can be rebuilt from it, so no fsync per file.
-        await self._blob.put_many([(key, _dumps(events)) for key, (_, events) in fresh.items()], durable=False)
         return fresh
 
-    async def _load(self, project_id: str, entity: Entity, fresh: dict[str, tuple[Entity, Events]],
-                    gate: asyncio.Semaphore) -> tuple[Events, list[str], list[str]]:
-        """All stored events of an entity, the keys read, and keys that could not be parsed."""
+    async def _write_entity_files(self, fresh: dict[str, tuple[Entity, Events]]) -> None:
+        # The request file is the durable copy; these can be rebuilt from it, so no fsync per file.
+        await self._blob.put_many([(key, _dumps(events)) for key, (_, events) in fresh.items()], durable=False)
+
+    async def _events_of(self, project_id: str, entity: Entity, own: tuple[str, Events] | None, has_row: bool,
+                         gate: asyncio.Semaphore) -> tuple[Events, list[str], list[str]]:
+        """The events to merge for a locked entity, the keys they came from, and keys that could not
+        be parsed. `own` is this job's file key and events for the entity (None in a follow-up job).
+
+        An entity that has a current row replays every stored event over it (LIST + GET, as Langfuse).
+        One without a row, seen after its lock was taken, merges only this job's own events, which
+        equals the full replay: the lock serialises the jobs of an entity and every job that merges
+        events writes a row before releasing it, so no row means no earlier job has merged this
+        entity. Any other stored file belongs to a job that has not merged yet (still waiting for
+        the lock, deferred to a follow-up, or about to be retried): that job finds the row we write
+        and replays everything, its files and ours, over it, exactly as if we had been second. (The
+        one exception is a job whose merge was unprocessable: its events stay stored and recorded in
+        langfuse_aio_ingestion_errors, and are replayed again once the entity has a row.) Deleting
+        an entity removes its files under the same lock. Follow-up jobs (no `own`) always replay.
+        """
+        if own is not None and not has_row:
+            return list(own[1]), [own[0]], []
         async with gate:
             keys = await self._blob.list(entity_prefix(self._prefix, project_id, *entity))
             events: Events = []
             bad: list[str] = []
             for key in keys:
-                if key in fresh:
-                    events.extend(fresh[key][1])
-                    continue
+                if own is not None and key == own[0]:
+                    continue  # ours, from memory below (its write may still be under way)
                 try:
                     parsed = json.loads(await self._blob.get(key))
                 except KeyError:
@@ -148,6 +178,9 @@ class IngestionProcessor:
                     continue
                 items = parsed if isinstance(parsed, list) else [parsed]
                 events.extend(e for e in items if isinstance(e, Mapping))
+        if own is not None:
+            events.extend(own[1])
+            keys = sorted({*keys, own[0]})
         return events, keys, bad
 
     async def _merge_and_write(
@@ -155,8 +188,6 @@ class IngestionProcessor:
     ) -> list[_Failure]:
         if not entities:
             return []
-        gate = asyncio.Semaphore(_READ_CONCURRENCY)
-        loaded = await asyncio.gather(*(self._load(project_id, e, fresh, gate) for e in entities))
         by_type: dict[str, list[str]] = {}
         for entity_type, entity_id in entities:
             by_type.setdefault(entity_type, []).append(entity_id)
@@ -167,6 +198,10 @@ class IngestionProcessor:
                 strict=True,
             )
         )
+        own = {entity: (key, events) for key, (entity, events) in fresh.items()}
+        gate = asyncio.Semaphore(_READ_CONCURRENCY)
+        loaded = await asyncio.gather(*(
+            self._events_of(project_id, e, own.get(e), e[1] in current[e[0]], gate) for e in entities))
         configs = await self._score_configs(project_id, entities, loaded)
         now = self._clock()
         rows: dict[str, list[Row]] = {}
@@ -189,6 +224,10 @@ class IngestionProcessor:
             table_rows.append(result.row)
             if entity_type == "trace" and result.row.get("session_id"):
                 sessions.add(str(result.row["session_id"]))
+        # --- usage, model and cost of merged observations (services/usage_costs.py) ---
+        if self._usage is not None and TABLES["observation"] in rows:
+            await self._usage.apply(project_id, rows[TABLES["observation"]])
+        # ---
         await asyncio.gather(*(self._writer.write(table, batch) for table, batch in rows.items()))
         outcome.written = sum(len(batch) for batch in rows.values())
         if sessions:

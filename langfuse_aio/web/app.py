@@ -10,22 +10,27 @@ from langfuse_aio.web import (
     routes_ingestion,
     routes_legacy,
     routes_metrics,
+    routes_models,
     routes_observations,
     routes_openapi,
+    routes_otel,
     routes_score_configs,
     routes_scores,
     routes_sessions,
     routes_system,
+    routes_trace_deletion,
     routes_traces,
 )
 from langfuse_aio.web.body import MAX_BODY_BYTES
 from langfuse_aio.web.errors import register_error_handlers
+from langfuse_aio.web.otlp import MAX_OTLP_BODY_BYTES
 
 
 def create_app(resources: Resources) -> Quart:
     app = Quart("langfuse_aio")
     app.config["RESOURCES"] = resources
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY_BYTES
+    # the largest body any route takes (OTLP); read_body() enforces each route's own limit
+    app.config["MAX_CONTENT_LENGTH"] = max(MAX_BODY_BYTES, MAX_OTLP_BODY_BYTES)
     app.config["JSON_SORT_KEYS"] = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     register_error_handlers(app)
@@ -37,7 +42,8 @@ def create_app(resources: Resources) -> Quart:
     )
     blueprints = (
         routes_system, routes_ingestion, routes_legacy, routes_traces, routes_observations, routes_scores,
-        routes_score_configs, routes_sessions, routes_metrics, routes_openapi,
+        routes_score_configs, routes_sessions, routes_metrics, routes_openapi, routes_otel, routes_models,
+        routes_trace_deletion,
     )
     for module in blueprints:
         app.register_blueprint(module.bp)

@@ -15,7 +15,8 @@ from langfuse_aio.domain.events import ValidEvent, parse_ingestion_body, validat
 from langfuse_aio.domain.scores_post import score_events_from_post
 from langfuse_aio.services.ingestion import IngestionProducer, IngestionUnavailable
 from langfuse_aio.web.auth import authenticate
-from langfuse_aio.web.body import read_json
+from langfuse_aio.web.body import read_body, read_json
+from langfuse_aio.web.fast_json import parse_json_fast
 
 bp = Blueprint("ingestion", __name__)
 log = structlog.get_logger(__name__)
@@ -51,7 +52,7 @@ async def submit(project_id: str, events: Sequence[ValidEvent]) -> None:
 
 @bp.post("/api/public/ingestion")
 async def ingestion() -> tuple[Response, int]:
-    body = await read_json()  # Langfuse checks size and JSON before auth
+    body = parse_json_fast(await read_body())  # Langfuse checks size and JSON before auth
     scope = await authenticate(allow_bearer=True)
     result = validate_batch(parse_ingestion_body(body), access_level=scope.access_level.value)
     await submit(scope.project_id, result.events)

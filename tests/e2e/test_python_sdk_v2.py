@@ -272,7 +272,8 @@ def test_low_level_client_round_trip(langfuse: Langfuse, recorder: IngestionReco
     assert got.release == "r-2" and got.version == "v-1"
     assert got.environment == ENVIRONMENT and got.public is False
     assert got.html_path == f"/project/{PROJECT_ID}/traces/{trace.id}"
-    assert got.total_cost == pytest.approx(0.003)
+    # "final" brought its own cost (0.003); "draft" is priced from the managed gpt-4o-mini model
+    assert got.total_cost == pytest.approx(0.003 + 10 * 0.00000015 + 5 * 0.0000006)
 
     # -- observations: tree, types, values
     obs = by_name(got.observations)
@@ -315,7 +316,9 @@ def test_low_level_client_round_trip(langfuse: Langfuse, recorder: IngestionReco
     assert (draft_read.usage.input, draft_read.usage.output, draft_read.usage.total) == (10, 5, 15)
     assert draft_read.usage.unit is not None and draft_read.usage.unit.value == "TOKENS"
     assert draft_read.usage_details == {"input": 10, "output": 5, "total": 15}
-    assert draft_read.cost_details == {}
+    # no cost provided: usage times the managed gpt-4o-mini prices (input 0.15 $/M, output 0.6 $/M)
+    assert draft_read.cost_details == pytest.approx({"input": 0.0000015, "output": 0.000003, "total": 0.0000045})
+    assert draft_read.model_id == "lfaio-gpt-4o-mini" and draft_read.input_price == pytest.approx(0.00000015)
     assert final_read.model == "gpt-4o" and final_read.model_parameters is None
     assert final_read.usage_details == {"input": 100, "output": 40, "input_cached": 25, "total": 165}
     assert (final_read.usage.input, final_read.usage.output, final_read.usage.total) == (125, 40, 165)

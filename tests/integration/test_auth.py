@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
 
@@ -11,7 +12,7 @@ from quart.typing import TestClientProtocol as Client
 from langfuse_aio.domain.apikeys import AccessLevel, fast_hash
 from langfuse_aio.domain.errors import UnauthorizedError
 from langfuse_aio.runtime.resources import Resources
-from langfuse_aio.services.auth import CACHE_PREFIX, ApiKeyAuth
+from langfuse_aio.services.auth import CACHE_PREFIX, LOCAL_TTL_SECONDS, ApiKeyAuth
 from langfuse_aio.services.provisioning import create_api_key, ensure_organization, ensure_project
 from tests.factories import TestProject
 
@@ -111,8 +112,35 @@ async def test_keys_of_a_deleted_project_stop_working(resources: Resources, proj
     await resources.auth.authenticate(header)
     async with resources.pg.connection() as conn:
         await conn.execute("UPDATE projects SET deleted_at = now() WHERE id = %s", (project.id,))
+    # The in-process cache may answer for up to LOCAL_TTL_SECONDS; within a second the key fails.
+    await asyncio.sleep(LOCAL_TTL_SECONDS)
     with pytest.raises(UnauthorizedError):
         await resources.auth.authenticate(header)
+
+
+async def test_a_revoked_key_fails_within_a_second_and_at_once_after_invalidation(
+    resources: Resources, project: TestProject
+) -> None:
+    auth = ApiKeyAuth(resources.pg, resources.redis, salt=resources.salt, cache_enabled=False, cache_ttl_seconds=60)
+    header = basic(project.public_key, project.secret_key)
+    await auth.authenticate(header)
+    async with resources.pg.connection() as conn:
+        await conn.execute("DELETE FROM api_keys WHERE public_key = %s", (project.public_key,))
+    assert LOCAL_TTL_SECONDS <= 0.5
+    await asyncio.sleep(LOCAL_TTL_SECONDS)
+    with pytest.raises(UnauthorizedError):
+        await auth.authenticate(header)
+
+    other = ApiKeyAuth(resources.pg, resources.redis, salt=resources.salt, cache_enabled=False, cache_ttl_seconds=60)
+    async with resources.pg.connection() as conn:
+        await create_api_key(conn, project.id, salt=resources.salt, public_key=project.public_key,
+                             secret_key=project.secret_key)
+    await other.authenticate(header)
+    await other.invalidate_project_keys(project.id)
+    async with resources.pg.connection() as conn:
+        await conn.execute("DELETE FROM api_keys WHERE public_key = %s", (project.public_key,))
+    with pytest.raises(UnauthorizedError):
+        await other.authenticate(header)
 
 
 @pytest.mark.parametrize(

@@ -95,6 +95,17 @@ EXPECTED_COLUMNS: dict[str, list[tuple[str, str, bool, str | None]]] = {
         ("model_id", "text", True, None),
         ("usage_type", "text", True, None),
         ("price", NUM, True, None),
+        ("pricing_tier_id", "text", False, None),
+    ],
+    "pricing_tiers": [
+        ("id", "text", True, None),
+        ("created_at", TS, True, NOW),
+        ("updated_at", TS, True, NOW),
+        ("model_id", "text", True, None),
+        ("name", "text", True, None),
+        ("is_default", "boolean", True, "false"),
+        ("priority", "integer", True, None),
+        ("conditions", "jsonb", True, None),
     ],
     "background_migrations": [
         ("id", "text", True, None),
@@ -211,7 +222,8 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
         "api_keys_hashed_secret_key_idx", "api_keys_fast_hashed_secret_key_idx",
     },
     "models": {"models_pkey", "models_project_id_model_name_start_date_unit_key", "models_model_name_idx"},
-    "prices": {"prices_pkey", "prices_model_id_usage_type_key"},
+    "prices": {"prices_pkey", "prices_model_id_usage_type_pricing_tier_id_key"},
+    "pricing_tiers": {"pricing_tiers_pkey", "pricing_tiers_model_id_priority_key", "pricing_tiers_model_id_name_key"},
     "background_migrations": {"background_migrations_pkey", "background_migrations_name_key"},
     "trace_sessions": {"trace_sessions_pkey", "trace_sessions_project_id_idx", "trace_sessions_created_at_idx"},
     "traces": {
@@ -241,6 +253,10 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
 }
 # langfuse-aio's own tables: the only tables we ever add to a Langfuse database.
 OUR_TABLES = {"langfuse_aio_migrations", "langfuse_aio_ingestion_errors"}
+# Langfuse's pricing tiers (0008), added to a v2 database as current Langfuse adds them: one new table,
+# one new column, and the prices unique index widened to (model_id, usage_type, pricing_tier_id).
+PRICING_TIER_TABLES = {"pricing_tiers", "prices"}
+REPLACED_INDEXES = {"prices_model_id_usage_type_key"}
 
 # Index definitions worth pinning exactly: unique-ness, access method and column order.
 EXPECTED_INDEXDEFS = {
@@ -251,8 +267,9 @@ EXPECTED_INDEXDEFS = {
         "CREATE UNIQUE INDEX models_project_id_model_name_start_date_unit_key ON public.models "
         "USING btree (project_id, model_name, start_date, unit)"
     ),
-    "prices_model_id_usage_type_key": (
-        "CREATE UNIQUE INDEX prices_model_id_usage_type_key ON public.prices USING btree (model_id, usage_type)"
+    "prices_model_id_usage_type_pricing_tier_id_key": (
+        "CREATE UNIQUE INDEX prices_model_id_usage_type_pricing_tier_id_key ON public.prices "
+        "USING btree (model_id, usage_type, pricing_tier_id)"
     ),
     "background_migrations_name_key": (
         "CREATE UNIQUE INDEX background_migrations_name_key ON public.background_migrations USING btree (name)"
@@ -276,6 +293,10 @@ EXPECTED_FOREIGN_KEYS = {
     ("api_keys", "api_keys_project_id_fkey"): f"FOREIGN KEY (project_id) REFERENCES projects(id) {_CASCADE}",
     ("models", "models_project_id_fkey"): f"FOREIGN KEY (project_id) REFERENCES projects(id) {_CASCADE}",
     ("prices", "prices_model_id_fkey"): f"FOREIGN KEY (model_id) REFERENCES models(id) {_CASCADE}",
+    ("prices", "prices_pricing_tier_id_fkey"): (
+        f"FOREIGN KEY (pricing_tier_id) REFERENCES pricing_tiers(id) {_CASCADE}"
+    ),
+    ("pricing_tiers", "pricing_tiers_model_id_fkey"): f"FOREIGN KEY (model_id) REFERENCES models(id) {_CASCADE}",
     ("trace_sessions", "trace_sessions_project_id_fkey"): (
         f"FOREIGN KEY (project_id) REFERENCES projects(id) {_CASCADE}"
     ),
@@ -447,7 +468,7 @@ async def fetch(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 async def test_empty_database_gets_the_langfuse_schema(empty_db: str) -> None:
-    assert await migrate(empty_db) == ALL_VERSIONS == [1, 2, 3, 4, 5, 6, 7]
+    assert await migrate(empty_db) == ALL_VERSIONS == [1, 2, 3, 4, 5, 6, 7, 8]
 
     async with await psycopg.AsyncConnection.connect(empty_db) as conn:
         cat = await catalog(conn)
@@ -502,6 +523,7 @@ async def test_empty_database_gets_the_langfuse_schema(empty_db: str) -> None:
         (5, "legacy_v2_tables"),
         (6, "ingestion_errors"),
         (7, "score_configs"),
+        (8, "pricing_tiers"),
     ]
 
 
@@ -528,26 +550,30 @@ async def test_each_script_is_idempotent_without_our_record(empty_db: str) -> No
 
 async def test_v2_database_gains_only_what_is_missing_and_keeps_every_row(v2_db: str) -> None:
     before = await snapshot(v2_db)
-    assert {t for (t,) in before["catalog"]["tables"]} >= {"_prisma_migrations", "users", *EXPECTED_COLUMNS}
+    assert {t for (t,) in before["catalog"]["tables"]} >= {"_prisma_migrations", "users", *EXPECTED_COLUMNS} - {
+        "pricing_tiers"}
 
     assert await migrate(v2_db) == ALL_VERSIONS
     after = await snapshot(v2_db)
 
     cat_before, cat_after = before["catalog"], after["catalog"]
     # Tables: only our own (langfuse_aio_*) tables are new.
-    assert {t for (t,) in set(cat_after["tables"]) - set(cat_before["tables"])} == OUR_TABLES
+    assert {t for (t,) in set(cat_after["tables"]) - set(cat_before["tables"])} == OUR_TABLES | {"pricing_tiers"}
     assert set(cat_before["tables"]) <= set(cat_after["tables"])
     # Columns: every old column unchanged (type, nullability, default, position); new ones are
     # projects.deleted_at and our record table's.
     assert set(cat_before["columns"]) <= set(cat_after["columns"])
     added_columns = {(t, c) for t, c, *_ in set(cat_after["columns"]) - set(cat_before["columns"])}
-    assert {(t, c) for t, c in added_columns if t not in OUR_TABLES} == {("projects", "deleted_at")}
+    assert {(t, c) for t, c in added_columns if t not in OUR_TABLES | {"pricing_tiers"}} == {
+        ("projects", "deleted_at"), ("prices", "pricing_tier_id")}
     assert ("projects", "deleted_at", 6, TS, False, None) in cat_after["columns"]
     # Indexes and constraints: all kept as they were, including the v2-only foreign keys.
-    assert set(cat_before["indexes"]) <= set(cat_after["indexes"])
-    assert {i[0] for i in set(cat_after["indexes"]) - set(cat_before["indexes"])} == OUR_TABLES
+    kept_indexes = {i for i in cat_before["indexes"] if i[1] not in REPLACED_INDEXES}
+    assert kept_indexes <= set(cat_after["indexes"])
+    assert {i[0] for i in set(cat_after["indexes"]) - set(cat_before["indexes"])} == OUR_TABLES | PRICING_TIER_TABLES
     assert set(cat_before["constraints"]) <= set(cat_after["constraints"])
-    assert {c[0] for c in set(cat_after["constraints"]) - set(cat_before["constraints"])} == OUR_TABLES
+    assert {c[0] for c in set(cat_after["constraints"]) - set(cat_before["constraints"])} == (
+        OUR_TABLES | PRICING_TIER_TABLES)
     assert {(c[0], c[1]) for c in cat_after["constraints"]} >= V2_ONLY_FOREIGN_KEYS
     assert cat_after["enums"] == cat_before["enums"]
 

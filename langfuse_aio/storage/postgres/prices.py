@@ -9,7 +9,14 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-_PRICES_SQL = "SELECT model_id, usage_type, price FROM prices WHERE model_id = ANY(%s)"
+# The default pricing tier's prices (pricing tiers, migration 0008); rows without a tier (Langfuse
+# v2/v3.0 flat prices) come first so that a default tier's price of the same usage type wins.
+_PRICES_SQL = (
+    "SELECT p.model_id, p.usage_type, p.price FROM prices p "
+    "LEFT JOIN pricing_tiers t ON t.id = p.pricing_tier_id "
+    "WHERE p.model_id = ANY(%s) AND (p.pricing_tier_id IS NULL OR t.is_default) "
+    "ORDER BY (p.pricing_tier_id IS NULL) DESC"
+)
 
 ModelPrices = dict[str, dict[str, Decimal]]  # model id → usage type ("input", "output", "total", …) → price
 

@@ -1,0 +1,71 @@
+"""Removing rows for good: ClickHouse lightweight deletes of traces, observations and scores.
+
+`DELETE FROM t WHERE project_id = … AND …` marks every matching row of every version as gone at
+once (the `_row_exists` mask), so no older version can resurface and no tombstone is needed; a
+merge drops the rows physically later. Both ClickHouse (default `lightweight_deletes_sync = 2`)
+and chDB return only once the mask is applied, so a read right after no longer sees the rows.
+Each DELETE rewrites parts under new names, which the read cache (`read_cache.py`) notices.
+
+Rows are selected by id (chunked by `IDS_PER_QUERY`) rather than by trace_id, so that exactly the
+entities whose event files the caller removed lose their rows. `project_id` is first in every filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from clickhouse_connect.driver.binding import quote_identifier
+
+from langfuse_aio.storage.clickhouse.base import ClickHouse
+from langfuse_aio.storage.clickhouse.repositories import IDS_PER_QUERY, TABLES
+
+
+def _table(table: str) -> str:
+    if table not in TABLES:
+        raise ValueError(f"unknown ClickHouse table {table!r}")
+    return quote_identifier(table)
+
+
+async def ids_of_traces(ch: ClickHouse, table: str, project_id: str, trace_ids: Sequence[str]) -> list[str]:
+    """Ids of the observations or scores (`table`) whose latest version belongs to one of `trace_ids`.
+
+    An entity that moved to another trace keeps its rows; a tombstoned latest version still counts,
+    so its older versions go too."""
+    if table == "traces":
+        raise ValueError("ids_of_traces reads observations or scores")
+    found: list[str] = []
+    for start in range(0, len(trace_ids), IDS_PER_QUERY):
+        rows = await ch.query(
+            "SELECT id FROM (SELECT id, trace_id FROM"
+            f" {_table(table)} WHERE project_id = {{project_id:String}} AND id IN"
+            f" (SELECT id FROM {_table(table)} WHERE project_id = {{project_id:String}}"
+            " AND trace_id IN {trace_ids:Array(String)})"
+            " ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id)"
+            " WHERE trace_id IN {trace_ids:Array(String)} ORDER BY id",
+            {"project_id": project_id, "trace_ids": list(trace_ids[start : start + IDS_PER_QUERY])},
+        )
+        found.extend(str(row["id"]) for row in rows)
+    return found
+
+
+async def delete_ids(ch: ClickHouse, table: str, project_id: str, ids: Sequence[str]) -> None:
+    """Remove every version of `ids` in `table` (no-op for ids without rows)."""
+    wanted = list(dict.fromkeys(ids))
+    for start in range(0, len(wanted), IDS_PER_QUERY):
+        await ch.command(
+            f"DELETE FROM {_table(table)} WHERE project_id = {{project_id:String}} AND id IN {{ids:Array(String)}}",
+            {"project_id": project_id, "ids": wanted[start : start + IDS_PER_QUERY]},
+        )
+
+
+async def delete_project(ch: ClickHouse, table: str, project_id: str) -> None:
+    """Remove every row of the project from `table`."""
+    await ch.command(f"DELETE FROM {_table(table)} WHERE project_id = {{project_id:String}}",
+                     {"project_id": project_id})
+
+
+async def count_project_rows(ch: ClickHouse, table: str, project_id: str) -> int:
+    """All rows of the project in `table`, every version and tombstone included."""
+    rows = await ch.query(f"SELECT count() AS n FROM {_table(table)} WHERE project_id = {{project_id:String}}",
+                          {"project_id": project_id})
+    return int(rows[0]["n"]) if rows else 0
