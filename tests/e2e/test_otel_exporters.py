@@ -6,11 +6,10 @@ read API (v1 traces here, the v5 client's v2 observations and v3 scores in the S
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -20,6 +19,7 @@ from tests.support.external import free_port
 from tests.support.otlp import OTEL_PATH, sample_body
 from tests.support.sdk5 import run_sdk5_script
 from tests.support.server import Server, kill_leftovers
+from tests.support.waiting import eventually_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -31,18 +31,7 @@ INIT = {
 AUTH = auth(PUBLIC_KEY, SECRET_KEY)
 RUN = uuid.uuid4().hex[:8]
 SCRIPT = Path(__file__).with_name("sdk5_otel_calls.py")
-T = TypeVar("T")
 
-
-def eventually(fetch: Callable[[], T], ready: Callable[[T], bool], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = fetch()
-        if ready(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not ready within {timeout} s: {value!r}")
-        time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +59,7 @@ def test_python_sdk_5_traces_scores_and_reads(server: Server) -> None:
     written = run_sdk5_script(SCRIPT, "write", server.url, PUBLIC_KEY, SECRET_KEY, RUN)
     assert written["auth_check"] is True
     trace_id, ids = written["trace_id"], written["ids"]
-    trace = eventually(lambda: get_trace(server, trace_id),
+    trace = eventually_sync(lambda: get_trace(server, trace_id),
                        lambda t: len(t["observations"]) == 5 and len(t["scores"]) == 2 and t.get("output"))
     assert trace["name"] == "sdk5-trace" and trace["version"] == "v5" and trace["release"] == "rel-1"
     assert (trace["userId"], trace["sessionId"]) == (f"user-{RUN}", f"session-{RUN}")
@@ -101,13 +90,13 @@ def test_python_sdk_5_traces_scores_and_reads(server: Server) -> None:
     assert scores["correct"]["observationId"] == ids["llm"] and scores["correct"]["dataType"] == "BOOLEAN"
 
     decorated_id = written["decorated"]["trace_id"]
-    decorated = eventually(lambda: get_trace(server, decorated_id), lambda t: len(t["observations"]) == 2)
+    decorated = eventually_sync(lambda: get_trace(server, decorated_id), lambda t: len(t["observations"]) == 2)
     assert decorated["name"] == "deco-root" and decorated["userId"] == f"deco-user-{RUN}"
     assert decorated["tags"] == ["deco"] and decorated["output"] == {"value": 42, "trace_id": decorated_id}
     deco_llm = by_name(decorated)["deco-llm"]
     assert deco_llm["model"] == "gpt-4o-mini" and deco_llm["usageDetails"]["input"] == 3
 
-    session = eventually(lambda: httpx.get(f"{server.url}/api/public/sessions/session-{RUN}", headers=AUTH).json(),
+    session = eventually_sync(lambda: httpx.get(f"{server.url}/api/public/sessions/session-{RUN}", headers=AUTH).json(),
                          lambda s: [t["id"] for t in s.get("traces", [])] == [trace_id])
     assert session["id"] == f"session-{RUN}"
 
@@ -153,7 +142,7 @@ def test_plain_opentelemetry_exporter_with_genai_attributes_makes_a_generation(s
     assert results and all(r is SpanExportResult.SUCCESS for r in results)
     assert isinstance(root, ReadableSpan)
 
-    trace = eventually(lambda: get_trace(server, trace_id),
+    trace = eventually_sync(lambda: get_trace(server, trace_id),
                        lambda t: len(t["observations"]) == 2 and t.get("name") == "agent-run")
     assert trace["userId"] == f"plain-user-{RUN}" and trace["environment"] == "staging"
     generation = by_name(trace)["chat gpt-4o-mini"]
@@ -184,6 +173,6 @@ def test_recorded_js_otlp_json_request_sent_chunked(server: Server) -> None:
         "x-langfuse-sdk-version": "5.11.1"})
     assert response.status_code == 200 and response.json() == {}
     assert response.request.headers.get("transfer-encoding") == "chunked"
-    trace = eventually(lambda: get_trace(server, trace_id), lambda t: len(t["observations"]) == 4)
+    trace = eventually_sync(lambda: get_trace(server, trace_id), lambda t: len(t["observations"]) == 4)
     assert trace["name"] == "probe-trace" and trace["userId"] == "user-42"
     assert by_name(trace)["llm-call"]["usageDetails"] == {"input": 12, "output": 3, "total": 15}

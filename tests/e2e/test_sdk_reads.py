@@ -9,12 +9,11 @@ fails here as it would for a user.
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +23,7 @@ from tests.e2e.test_process import auth
 from tests.support.external import free_port
 from tests.support.sdk5 import run_sdk5_script
 from tests.support.server import Server, kill_leftovers
+from tests.support.waiting import eventually_sync
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -36,7 +36,6 @@ RUN = uuid.uuid4().hex[:8]
 TRACE_ID, SESSION_ID, USER_ID = f"trace-{RUN}", f"session-{RUN}", f"user-{RUN}"
 SPAN_ID, GENERATION_ID, EVENT_ID = f"span-{RUN}", f"gen-{RUN}", f"event-{RUN}"
 NOW = datetime.now(UTC).replace(microsecond=0)
-T = TypeVar("T")
 
 
 def iso(offset_ms: int) -> str:
@@ -69,20 +68,6 @@ BATCH = [
 ]
 
 
-def eventually(fetch: Callable[[], T], ready: Callable[[T], bool], timeout: float = 30.0) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = fetch()
-            if ready(value):
-                return value
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not ready within {timeout} s: {value!r}")
-        time.sleep(0.2)
-
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
@@ -104,7 +89,7 @@ def v2(server: Server) -> Iterator[Langfuse]:
     http = httpx.Client(timeout=20)  # ours, so it is closed: the SDK's own client is never closed
     client = Langfuse(public_key=PUBLIC_KEY, secret_key=SECRET_KEY, host=server.url, release="reads",
                       httpx_client=http)
-    trace = eventually(lambda: client.fetch_trace(TRACE_ID).data,
+    trace = eventually_sync(lambda: client.fetch_trace(TRACE_ID).data,
                        lambda t: len(t.observations) == 3 and len(t.scores) == 3)
     assert trace.id == TRACE_ID
     yield client
@@ -180,7 +165,7 @@ def test_v5_api_client_reads_and_posts_scores(server: Server, v2: Langfuse) -> N
     assert out["config_by_id"]["id"] == out["config"]["id"] in out["config_ids"]
     assert out["config"]["maxValue"] == 1
 
-    posted = eventually(lambda: v2.fetch_trace(TRACE_ID).data,
+    posted = eventually_sync(lambda: v2.fetch_trace(TRACE_ID).data,
                         lambda t: {"sdk5-score", "sdk5-flag"} <= {s.name for s in t.scores})
     by_id = {s.id: s for s in posted.scores}
     assert by_id["sdk5-score-1"].value == pytest.approx(0.75)
