@@ -56,13 +56,19 @@ async def provision(res: Resources) -> None:
         _announce_default_key(key, settings)
 
 
-async def _serve_web(res: Resources, stop: asyncio.Event) -> None:
+def hypercorn_config(bind: str) -> Config:
+    """Hypercorn's settings for the public port (the benchmarks' ceiling apps use them too)."""
     config = Config()
-    config.bind = [_bind(res.settings.host, res.settings.port)]
+    config.bind = [bind]
     config.graceful_timeout = GRACE_SECONDS
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
+    return config
+
+
+async def _serve_web(res: Resources, stop: asyncio.Event) -> None:
+    config = hypercorn_config(_bind(res.settings.host, res.settings.port))
     await serve(create_app(res), config, shutdown_trigger=stop.wait)
 
 

@@ -102,6 +102,17 @@ class Server:
         self._log.close()
 
 
+def wait_accepting(url: str, proc: subprocess.Popen[bytes]) -> None:
+    """Until a POST to `url` gets any HTTP answer (the ceiling apps have no health route)."""
+    for _ in range(400):
+        try:
+            httpx.post(url, content=b"", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.05)
+    raise SystemExit(f"ceiling app did not start (exit code {proc.poll()})")
+
+
 def cpu_seconds(procs: list[psutil.Process]) -> float:
     total = 0.0
     for p in procs:

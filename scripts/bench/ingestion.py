@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import logging
 import os
 import random
 import shutil
@@ -42,6 +41,7 @@ from _common import (
     free_port,
     now_iso,
     percentile,
+    wait_accepting,
     wrk,
 )
 
@@ -50,8 +50,9 @@ from _common import (
 def serve_ceiling(port: int) -> None:
     import uvloop
     from hypercorn.asyncio import serve
-    from hypercorn.config import Config
     from quart import Quart, request
+
+    from langfuse_aio.runtime.server import hypercorn_config
 
     app = Quart("ceiling")
     answer = json.dumps({"successes": [{"id": f"event-{i:04d}", "status": 201} for i in range(50)], "errors": []},
@@ -62,13 +63,7 @@ def serve_ceiling(port: int) -> None:
         await request.get_data(cache=False)
         return answer, 207, {"Content-Type": "application/json"}
 
-    config = Config()  # as langfuse_aio.runtime.server._serve_web configures it
-    config.bind = [f"127.0.0.1:{port}"]
-    config.graceful_timeout = 4.0
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.keep_alive_timeout = 75
-    uvloop.run(serve(app, config))  # type: ignore[arg-type]
+    uvloop.run(serve(app, hypercorn_config(f"127.0.0.1:{port}")))  # type: ignore[arg-type]
 
 
 def show(name: str, r: dict[str, float], extra: str = "") -> None:
@@ -185,7 +180,7 @@ def one_run(args: argparse.Namespace, lua: Path, tmp: Path, run: int) -> dict[st
     port = free_port()
     ceiling_proc = subprocess.Popen([sys.executable, __file__, "--serve-ceiling", str(port)])
     try:
-        wait_healthy_post(f"http://127.0.0.1:{port}", ceiling_proc)
+        wait_accepting(f"http://127.0.0.1:{port}" + PATH, ceiling_proc)
         wrk(f"http://127.0.0.1:{port}", lua, args, args.warmup, f"w{run}")
         ceiling = wrk(f"http://127.0.0.1:{port}", lua, args, args.seconds, f"c{run}")
     finally:
@@ -243,14 +238,6 @@ def one_run(args: argparse.Namespace, lua: Path, tmp: Path, run: int) -> dict[st
     return out
 
 
-def wait_healthy_post(url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(200):
-        try:
-            httpx.post(url + PATH, content=b"{}", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit(f"ceiling app did not start (exit code {proc.poll()})")
 
 
 def table(results: list[dict[str, float]], rates: list[float]) -> None:

@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import logging
 import os
 import shutil
 import string
@@ -42,7 +41,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import AUTH, Server, cpu_seconds, free_port, wrk
+from _common import AUTH, Server, cpu_seconds, free_port, wait_accepting, wrk
 
 OTEL_PATH = "/api/public/otel/v1/traces"
 TRACES, SPANS_PER_TRACE = 10, 10
@@ -186,8 +185,9 @@ def write_lua(tmp: Path, args: argparse.Namespace) -> Path:
 def serve_ceiling(port: int) -> None:
     import uvloop
     from hypercorn.asyncio import serve
-    from hypercorn.config import Config
     from quart import Quart, request
+
+    from langfuse_aio.runtime.server import hypercorn_config
 
     app = Quart("ceiling")
     app.config["MAX_CONTENT_LENGTH"] = 16 * 1024 * 1024
@@ -197,23 +197,9 @@ def serve_ceiling(port: int) -> None:
         await request.get_data(cache=False)
         return b"", 200, {"Content-Type": "application/x-protobuf"}
 
-    config = Config()  # as langfuse_aio.runtime.server._serve_web configures it
-    config.bind = [f"127.0.0.1:{port}"]
-    config.graceful_timeout = 4.0
-    config.accesslog = None
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.keep_alive_timeout = 75
-    uvloop.run(serve(app, config))  # type: ignore[arg-type]
+    uvloop.run(serve(app, hypercorn_config(f"127.0.0.1:{port}")))  # type: ignore[arg-type]
 
 
-def wait_ceiling(url: str, proc: subprocess.Popen[bytes]) -> None:
-    for _ in range(400):
-        try:
-            httpx.post(url + OTEL_PATH, content=b"", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.05)
-    raise SystemExit(f"ceiling app did not start (exit code {proc.poll()})")
 
 
 def uptime() -> str:
@@ -256,7 +242,7 @@ def one_run(args: argparse.Namespace, lua: Path, tmp: Path, run: int) -> dict[st
     port = free_port()
     ceiling_proc = subprocess.Popen([sys.executable, __file__, "--serve-ceiling", str(port)])
     try:
-        wait_ceiling(f"http://127.0.0.1:{port}", ceiling_proc)
+        wait_accepting(f"http://127.0.0.1:{port}" + OTEL_PATH, ceiling_proc)
         measure(f"http://127.0.0.1:{port}", lua, args, args.warmup, f"w{run}")
         ceiling = measure(f"http://127.0.0.1:{port}", lua, args, args.seconds, f"c{run}")
     finally:
