@@ -31,6 +31,7 @@ from langfuse_aio.storage.clickhouse.deletion_queries import count_project_rows
 from langfuse_aio.storage.redis.locks import EntityLocks
 from langfuse_aio.web.app import create_app
 from tests.factories import TestProject
+from tests.support.http import api_get as get
 from tests.support.openapi import assert_valid_response
 from tests.support.waiting import eventually
 
@@ -60,9 +61,6 @@ async def ingest(client: Client, project: TestProject, batch: list[dict[str, Any
     assert response.status_code == 207 and body["errors"] == [], body
 
 
-async def get(client: Client, project: TestProject, path: str) -> tuple[int, Any]:
-    response = await client.get(path, headers=project.basic)
-    return response.status_code, await response.get_json()
 
 
 async def seed_trace(client: Client, project: TestProject, trace_id: str) -> tuple[list[str], str]:

@@ -13,6 +13,7 @@ from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.services.model_defaults import refresh_models
 from langfuse_aio.storage.postgres.model_admin import get_model
 from tests.factories import TestProject
+from tests.support.http import api_get as get
 from tests.support.openapi import assert_valid, assert_valid_response
 
 pytestmark = pytest.mark.integration
@@ -24,9 +25,6 @@ async def create(client: Client, project: TestProject, body: dict[str, Any]) -> 
     return response.status_code, await response.get_json()
 
 
-async def get(client: Client, project: TestProject, path: str) -> tuple[int, Any]:
-    response = await client.get(path, headers=project.basic)
-    return response.status_code, await response.get_json()
 
 
 async def test_create_read_list_delete_a_project_model(

@@ -7,7 +7,6 @@ import base64
 import uuid
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from quart.typing import TestClientProtocol as Client
@@ -15,6 +14,7 @@ from quart.typing import TestClientProtocol as Client
 from langfuse_aio.runtime.resources import Resources
 from tests.factories import TestProject
 from tests.support import rows
+from tests.support.http import api_get as get
 from tests.support.openapi import assert_valid_response
 from tests.support.rows import insert_each, ts
 
@@ -75,13 +75,6 @@ async def seed(res: Resources, project_id: str) -> str:
     return model_id
 
 
-def url(path: str, params: dict[str, Any] | list[tuple[str, Any]] | None = None) -> str:
-    return f"{path}?{urlencode(params or {}, doseq=True)}" if params else path
-
-
-async def get(client: Client, project: TestProject, path: str, params: Any = None) -> tuple[int, Any]:
-    response = await client.get(url(path, params), headers=project.basic)
-    return response.status_code, await response.get_json()
 
 
 async def v1_ids(client: Client, project: TestProject, params: Any = None) -> list[str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from arq.worker import Worker
@@ -15,6 +14,7 @@ from quart.typing import TestClientProtocol as Client
 from langfuse_aio.runtime.resources import Resources
 from tests.factories import TestProject
 from tests.support import rows
+from tests.support.http import api_get as get
 from tests.support.openapi import assert_valid_response
 from tests.support.rows import DAY, T0, insert_each, ts
 from tests.support.waiting import eventually
@@ -26,10 +26,6 @@ METRICS = "/api/public/metrics/daily"
 SPECS = ("openapi-v3.0.0.yml", "openapi-current.yml")
 
 
-async def get(client: Client, project: TestProject, path: str, params: Any = None) -> tuple[int, Any]:
-    target = f"{path}?{urlencode(params, doseq=True)}" if params else path
-    response = await client.get(target, headers=project.basic)
-    return response.status_code, await response.get_json()
 
 
 async def ok(client: Client, project: TestProject, path: str, params: Any = None, *, schema_path: str = "",

@@ -8,7 +8,6 @@ import uuid
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from quart.typing import TestClientProtocol as Client
@@ -17,6 +16,7 @@ from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.storage.clickhouse.base import Row
 from tests.factories import TestProject
 from tests.support import rows
+from tests.support.http import api_get as get
 from tests.support.openapi import assert_valid_response
 from tests.support.rows import DAY, T0, insert_each, ts
 
@@ -27,10 +27,6 @@ ONE = "/api/public/traces/{traceId}"
 SPECS = ("openapi-v3.0.0.yml", "openapi-current.yml")
 
 
-async def get(client: Client, project: TestProject, path: str, params: Any = None) -> tuple[int, Any]:
-    target = f"{path}?{urlencode(params, doseq=True)}" if params else path
-    response = await client.get(target, headers=project.basic)
-    return response.status_code, await response.get_json()
 
 
 async def listed(client: Client, project: TestProject, params: Any = None) -> dict[str, Any]:
