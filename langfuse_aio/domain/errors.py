@@ -22,6 +22,20 @@ class InvalidRequestError(LangfuseError):
     error = "InvalidRequestError"
 
 
+class InvalidBodyError(InvalidRequestError):
+    """A request-body rule failed: Langfuse's zod shape, the issue's `path` naming the field."""
+
+    def __init__(self, path: tuple[str | int, ...], problem: str) -> None:
+        where = ".".join(str(p) for p in path) or "body"
+        super().__init__(f"Invalid request data: {where}: {problem}")
+        self.path = path
+        self.problem = problem
+
+    def response_body(self) -> dict[str, Any]:
+        issue = {"code": "custom", "path": list(self.path), "message": self.problem}
+        return {"message": self.message, "error": [issue]}
+
+
 class UnauthorizedError(LangfuseError):
     status = 401
     error = "UnauthorizedError"

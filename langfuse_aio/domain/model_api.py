@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from langfuse_aio.domain.api_views import format_datetime
-from langfuse_aio.domain.errors import InvalidRequestError
+from langfuse_aio.domain.errors import InvalidBodyError
 from langfuse_aio.domain.pricing import (
     DEFAULT_TIER_NAME,
     TOKENIZER_IDS,
@@ -38,18 +38,8 @@ MSG_TIERS_WITH_FLAT: Final = (
 _FLAT: Final = (("inputPrice", "input"), ("outputPrice", "output"), ("totalPrice", "total"))
 
 
-class InvalidModelError(InvalidRequestError):
-    """A create-body rule failed; zod's issue shape with the field's path."""
-
-    def __init__(self, path: tuple[str | int, ...], problem: str) -> None:
-        where = ".".join(str(p) for p in path) or "body"
-        super().__init__(f"Invalid request data: {where}: {problem}")
-        self.path = path
-        self.problem = problem
-
-    def response_body(self) -> dict[str, Any]:
-        issue = {"code": "custom", "path": list(self.path), "message": self.problem}
-        return {"message": self.message, "error": [issue]}
+class InvalidModelError(InvalidBodyError):
+    """A model create-body rule failed."""
 
 
 @dataclass(frozen=True, slots=True)

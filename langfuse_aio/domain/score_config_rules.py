@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from langfuse_aio.domain.api_views import format_datetime
-from langfuse_aio.domain.errors import InvalidRequestError
+from langfuse_aio.domain.errors import InvalidBodyError
 from langfuse_aio.domain.score_inflation import BOOLEAN, CATEGORICAL, NUMERIC, ScoreConfig
 
 CONFIG_DATA_TYPES: Final = (NUMERIC, CATEGORICAL, BOOLEAN)
@@ -33,18 +33,8 @@ MSG_DUPLICATE_LABELS: Final = "Duplicate category labels. Category labels must b
 MSG_DUPLICATE_VALUES: Final = "Duplicate category values. Category values must be unique"
 
 
-class InvalidScoreConfigError(InvalidRequestError):
-    """The body failed a rule; Langfuse's zod shape, the issue's `path` naming the field."""
-
-    def __init__(self, path: tuple[str | int, ...], problem: str) -> None:
-        where = ".".join(str(p) for p in path) or "body"
-        super().__init__(f"Invalid request data: {where}: {problem}")
-        self.path = path
-        self.problem = problem
-
-    def response_body(self) -> dict[str, Any]:
-        return {"message": self.message,
-                "error": [{"code": "custom", "path": list(self.path), "message": self.problem}]}
+class InvalidScoreConfigError(InvalidBodyError):
+    """A score-config body rule failed."""
 
 
 @dataclass(frozen=True, slots=True)
