@@ -8,7 +8,10 @@
    present) is reused as it is (--scale is then ignored); any other non-empty DIR is refused.
 2. Starts `langfuse-aio` on DIR and, after a warm-up, times sequential requests per case with
    httpx; prints p50/p95 against the targets. Routes answering 404 "Route not found" or 405 are
-   reported as not implemented.
+   reported as not implemented. The load average is printed with each case.
+3. Under writes: "metrics daily after write" ingests one trace with one generation (now) through
+   POST /api/public/ingestion, waits until the worker has written it (GET /traces/{id} lists the
+   generation), then times one metrics call; repeated --requests times.
 
 ClickHouse may still be merging parts when the server starts (merges that chDB had not finished
 resume in the server process); the part counts printed after seeding tell how far it got. We do
@@ -169,20 +172,69 @@ def measure(client: httpx.Client, make_url: Callable[[], str], requests: int, wa
     return latencies
 
 
-def run_measurements(base: str, info: dict[str, str], plan: Plan, requests: int, warmup: int) -> None:
+def ingest_one(client: httpx.Client, n: int) -> str:
+    """One trace with one generation, stamped now, through the ingestion API; returns the trace id."""
+    now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    trace_id = f"bench-live-{os.getpid()}-{n}-{time.time_ns()}"
+    batch = [
+        {"id": f"{trace_id}-e1", "type": "trace-create", "timestamp": now,
+         "body": {"id": trace_id, "name": "live-write", "timestamp": now, "userId": "user-live"}},
+        {"id": f"{trace_id}-e2", "type": "generation-create", "timestamp": now,
+         "body": {"id": f"{trace_id}-g", "traceId": trace_id, "name": "gen", "startTime": now, "endTime": now,
+                  "model": "gpt-4o", "usage": {"input": 10, "output": 5}}},
+    ]
+    response = client.post("/api/public/ingestion", json={"batch": batch})
+    if response.status_code != 207:
+        raise SystemExit(f"ingestion answered {response.status_code}: {response.text[:200]}")
+    return trace_id
+
+
+def wait_written(client: httpx.Client, trace_id: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/api/public/traces/{trace_id}")
+        if response.status_code == 200 and response.json().get("observations"):
+            return
+        time.sleep(0.02)
+    raise SystemExit(f"trace {trace_id} not written within {timeout:.0f} s")
+
+
+def measure_after_write(client: httpx.Client, requests: int) -> str | list[float]:
+    latencies = []
+    for n in range(requests):
+        wait_written(client, ingest_one(client, n))
+        begin = time.perf_counter()
+        response = client.get("/api/public/metrics/daily")
+        elapsed = (time.perf_counter() - begin) * 1000
+        if response.status_code != 200:
+            return f"HTTP {response.status_code}: {response.text[:160]}"
+        latencies.append(elapsed)
+    return latencies
+
+
+def report(name: str, kind: str, result: str | list[float]) -> None:
+    load = os.getloadavg()[0]
+    if isinstance(result, str):
+        print(f"{name:<26} {result}")
+        return
+    p = statistics.quantiles(result, n=100, method="inclusive")
+    p50, p95 = statistics.median(result), p[94]
+    verdict = "ok" if p50 <= TARGET_MS[kind] else "MISSED"
+    print(f"{name:<26} {p50:8.1f} {p95:8.1f} {max(result):8.1f}  <= {TARGET_MS[kind]:.0f} ms {verdict:<6}"
+          f"  load {load:.2f}")
+
+
+def run_measurements(base: str, info: dict[str, str], plan: Plan, requests: int, warmup: int,
+                     only: set[str] | None = None) -> None:
     rnd = random.Random(42)
     auth = (info["public_key"], info["secret_key"])
     print(f"\n{'case':<26} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  target (p50)")
     with httpx.Client(base_url=base, auth=auth, timeout=60) as client:
         for name, kind, make_url in cases(plan, rnd):
-            result = measure(client, make_url, requests, warmup)
-            if isinstance(result, str):
-                print(f"{name:<26} {result}")
-                continue
-            p = statistics.quantiles(result, n=100, method="inclusive")
-            p50, p95 = statistics.median(result), p[94]
-            verdict = "ok" if p50 <= TARGET_MS[kind] else "MISSED"
-            print(f"{name:<26} {p50:8.1f} {p95:8.1f} {max(result):8.1f}  <= {TARGET_MS[kind]:.0f} ms {verdict}")
+            if only is None or name in only:
+                report(name, kind, measure(client, make_url, requests, warmup))
+        if only is None or "metrics daily after write" in only:
+            report("metrics daily after write", "metrics", measure_after_write(client, requests))
 
 
 def main() -> int:
@@ -194,6 +246,7 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--merge-wait", type=float, default=30.0, help="seconds to wait for merges after seeding")
+    parser.add_argument("--only", action="append", help="run only this case (repeatable)")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="read-api-bench-") as tmp:
@@ -220,7 +273,8 @@ def main() -> int:
         proc, base = start_server(data_dir, log_path)
         print(f"server healthy in {time.monotonic() - started:.1f} s (log: {log_path})")
         try:
-            run_measurements(base, info, plan, args.requests, args.warmup)
+            run_measurements(base, info, plan, args.requests, args.warmup,
+                             set(args.only) if args.only else None)
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(60)

@@ -12,7 +12,10 @@ from langfuse_aio.migrations.clickhouse_apply import (
 )
 from langfuse_aio.migrations.loader import load_migrations, split_statements
 
-_TABLE_STATEMENT = re.compile(r"^(?:CREATE TABLE IF NOT EXISTS|ALTER TABLE) (\w+) (.*)", re.DOTALL)
+_TABLE_STATEMENT = re.compile(
+    r"^(?:CREATE TABLE IF NOT EXISTS|ALTER TABLE|CREATE MATERIALIZED VIEW IF NOT EXISTS) (\w+) (.*)", re.DOTALL
+)
+_BACKFILL = "INSERT INTO "  # 0007 fills its new tables: data, run on one node, replication copies it
 
 
 def _statements(cluster: str | None) -> list[str]:
@@ -29,19 +32,23 @@ def test_loader_finds_every_clickhouse_migration() -> None:
         (4, "environment"),
         (5, "scores_session_metadata"),
         (6, "observations_trace_id_index"),
+        (7, "read_indexes"),
     ]
-    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3, 2, 3]
+    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3, 2, 3, 9]
 
 
 def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_every_engine() -> None:
     statements = _statements("lf_cluster")
-    assert len(statements) == 12
+    assert len(statements) == 21
     for statement in statements:
+        if statement.startswith(_BACKFILL):
+            assert "ON CLUSTER" not in statement and "{" not in statement
+            continue
         match = _TABLE_STATEMENT.match(statement)
         assert match is not None, statement
         assert match.group(2).startswith("ON CLUSTER `lf_cluster` "), statement
         assert statement.count("ON CLUSTER") == 1
-        if statement.startswith("CREATE"):
+        if statement.startswith("CREATE TABLE"):
             engine = re.search(r"ENGINE = (\w+)", statement)
             assert engine is not None
             assert engine.group(1) in ("ReplicatedReplacingMergeTree", "ReplicatedMergeTree")
@@ -50,15 +57,15 @@ def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_ever
 
 def test_unclustered_variant_has_no_cluster_and_no_replication() -> None:
     statements = _statements(None)
-    assert len(statements) == 12
+    assert len(statements) == 21
     engines = []
     for statement in statements:
-        assert _TABLE_STATEMENT.match(statement) is not None, statement
+        assert _TABLE_STATEMENT.match(statement) is not None or statement.startswith(_BACKFILL), statement
         assert "ON CLUSTER" not in statement
         assert "Replicated" not in statement
         assert "{" not in statement
         engines += re.findall(r"ENGINE = (\w+)\(?", statement)
-    assert engines == ["ReplacingMergeTree"] * 3 + ["MergeTree"]
+    assert engines == ["ReplacingMergeTree"] * 6 + ["MergeTree"]
 
 
 def test_tables_keep_langfuse_keys_and_leave_out_the_dropped_index() -> None:

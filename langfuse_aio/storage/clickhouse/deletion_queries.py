@@ -6,6 +6,12 @@ merge drops the rows physically later. Both ClickHouse (default `lightweight_del
 and chDB return only once the mask is applied, so a read right after no longer sees the rows.
 Each DELETE rewrites parts under new names, which the read cache (`read_cache.py`) notices.
 
+Each table's per-read index of migration 0007 (`INDEXES`, fed by a materialized view, which a
+DELETE does not reach) loses the same rows too: `delete_ids` hides them with tombstones (a copy of
+the latest version of each index key, `is_deleted = 1`, 1 ms later: a plain insert, no second
+mutation while the caller holds entity locks; a version written later, as late events make, still
+wins); `delete_project` deletes them asynchronously (`lightweight_deletes_sync = 0`).
+
 Rows are selected by id (chunked by `IDS_PER_QUERY`) rather than by trace_id, so that exactly the
 entities whose event files the caller removed lose their rows. `project_id` is first in every filter.
 """
@@ -18,6 +24,10 @@ from clickhouse_connect.driver.binding import quote_identifier
 
 from langfuse_aio.storage.clickhouse.base import ClickHouse
 from langfuse_aio.storage.clickhouse.repositories import IDS_PER_QUERY, TABLES
+
+INDEXES = {"traces": "trace_user_index", "observations": "observation_trace_index", "scores": "score_trace_index"}
+_INDEX_KEYS = {"traces": "user_id, toDate(timestamp), id", "observations": "trace_id, id", "scores": "trace_id, id"}
+_ASYNC = " SETTINGS lightweight_deletes_sync = 0"
 
 
 def _table(table: str) -> str:
@@ -52,16 +62,26 @@ async def delete_ids(ch: ClickHouse, table: str, project_id: str, ids: Sequence[
     """Remove every version of `ids` in `table` (no-op for ids without rows)."""
     wanted = list(dict.fromkeys(ids))
     for start in range(0, len(wanted), IDS_PER_QUERY):
+        params = {"project_id": project_id, "ids": wanted[start : start + IDS_PER_QUERY]}
+        where = "WHERE project_id = {project_id:String} AND id IN {ids:Array(String)}"
+        # A DELETE is a mutation that rewrites parts even when it matches nothing; repeated and
+        # concurrent deletions of one trace (each under its entity locks) skip it when no row is left.
+        if await ch.query(f"SELECT 1 FROM {_table(table)} {where} LIMIT 1", params):
+            await ch.command(f"DELETE FROM {_table(table)} {where}", params)
+        index, key = INDEXES[table], _INDEX_KEYS[table]
         await ch.command(
-            f"DELETE FROM {_table(table)} WHERE project_id = {{project_id:String}} AND id IN {{ids:Array(String)}}",
-            {"project_id": project_id, "ids": wanted[start : start + IDS_PER_QUERY]},
+            f"INSERT INTO {quote_identifier(index)} SELECT * REPLACE (event_ts + toIntervalMillisecond(1) AS event_ts,"
+            f" 1 AS is_deleted) FROM {quote_identifier(index)} WHERE project_id = {{project_id:String}}"
+            f" AND id IN {{ids:Array(String)}} ORDER BY event_ts DESC LIMIT 1 BY {key}",
+            params,
         )
 
 
 async def delete_project(ch: ClickHouse, table: str, project_id: str) -> None:
     """Remove every row of the project from `table`."""
-    await ch.command(f"DELETE FROM {_table(table)} WHERE project_id = {{project_id:String}}",
-                     {"project_id": project_id})
+    for target, settings in ((_table(table), ""), (quote_identifier(INDEXES[table]), _ASYNC)):
+        await ch.command(f"DELETE FROM {target} WHERE project_id = {{project_id:String}}{settings}",
+                         {"project_id": project_id})
 
 
 async def count_project_rows(ch: ClickHouse, table: str, project_id: str) -> int:

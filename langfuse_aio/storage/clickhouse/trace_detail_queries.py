@@ -1,6 +1,7 @@
 """Reads around single traces: the list page's per-trace figures, one trace in full, a session's traces.
 
-Observations and scores of a list page are aggregated for the page's trace ids only, one query each.
+Observations and scores of a list page are aggregated for the page's trace ids only, one query each
+(observations from their per-trace index, `observation_trace_index`).
 Everything here keeps Langfuse's window between a trace and its observations and scores (see
 `get_trace_detail`). All values are bound parameters.
 """
@@ -19,27 +20,17 @@ from langfuse_aio.storage.clickhouse.trace_queries import TRACE_WINDOW, latest_s
 
 _LATEST = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
 
-_RENDERABLE_SCORE = (
-    "data_type IN ('NUMERIC', 'CATEGORICAL', 'BOOLEAN') AND isFinite(value)"
-    " AND (data_type != 'CATEGORICAL' OR string_value IS NOT NULL)"
-)
-# the trace's timestamp, by position of trace_id in the bound id list
-_TRACE_TS = "{timestamps:Array(DateTime64(3))}[indexOf({trace_ids:Array(String)}, trace_id)]"
+# Every version of the page's observations from observation_trace_index (migration 0007), ordered
+# by (trace_id, id): one small range per trace instead of every observation granule holding one
+# of them. Per (trace_id, id) the latest version counts, as `LIMIT 1 BY id` over
+# `observations WHERE trace_id IN …` gives; deduplicated here (a few rows per trace), not by FINAL.
 _OBSERVATIONS_SQL = (
-    "SELECT trace_id, arrayMap(x -> x.2, arraySort(groupArray((start_time, id)))) AS ids,"
-    " min(start_time) AS min_start, max(start_time) AS max_start, min(end_time) AS min_end,"
-    " max(end_time) AS max_end, sum(ifNull(total_cost, cost_details['total'])) AS cost"
-    " FROM (SELECT id, trace_id, start_time, end_time, total_cost, cost_details, is_deleted FROM observations"
+    "SELECT trace_id, id, start_time, end_time, cost, event_ts, is_deleted FROM observation_trace_index"
     " WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
-    " AND start_time >= {lower:DateTime64(3)} " + _LATEST + ")"
-    f" WHERE is_deleted = 0 AND start_time >= {_TRACE_TS} - INTERVAL 1 HOUR GROUP BY trace_id"
 )
-_SCORES_SQL = (
-    "SELECT trace_id, arrayMap(x -> x.2, arraySort(groupArray((-toUnixTimestamp64Milli(timestamp), id)))) AS ids"
-    " FROM (SELECT id, trace_id, timestamp, data_type, value, string_value, is_deleted FROM scores"
+_SCORES_SQL = (  # the same from score_trace_index; `renderable` as the list keeps scores
+    "SELECT trace_id, id, timestamp, renderable, event_ts, is_deleted FROM score_trace_index"
     " WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
-    " AND timestamp >= {lower:DateTime64(3)} " + _LATEST + ")"
-    f" WHERE is_deleted = 0 AND {_RENDERABLE_SCORE} AND timestamp >= {_TRACE_TS} - INTERVAL 1 HOUR GROUP BY trace_id"
 )
 
 
@@ -47,26 +38,45 @@ async def trace_summaries(ch: ClickHouse, project_id: str, traces: Sequence[Row]
     """Observation and score figures of each trace (Langfuse's one-hour window before the trace)."""
     if not traces:
         return {}
-    params = {
-        "project_id": project_id,
-        "trace_ids": [str(t["id"]) for t in traces],
-        "timestamps": [t["timestamp"] for t in traces],
-        "lower": min(t["timestamp"] for t in traces) - TRACE_WINDOW,
-    }
-    observations, scores = await asyncio.gather(ch.query(_OBSERVATIONS_SQL, params), ch.query(_SCORES_SQL, params))
-    score_ids = {str(r["trace_id"]): tuple(r["ids"]) for r in scores}
-    summaries = {
-        str(r["trace_id"]): TraceSummary(
-            observation_ids=tuple(r["ids"]),
-            score_ids=score_ids.get(str(r["trace_id"]), ()),
-            times=tuple(t for t in (r["min_start"], r["max_start"], r["min_end"], r["max_end"]) if t is not None),
-            total_cost=Decimal(r["cost"] or 0),
-        )
-        for r in observations
-    }
+    params = {"project_id": project_id, "trace_ids": [str(t["id"]) for t in traces]}
+    versions, score_versions = await asyncio.gather(
+        ch.query(_OBSERVATIONS_SQL, params), ch.query(_SCORES_SQL, params))
+    lower = {str(t["id"]): t["timestamp"] - TRACE_WINDOW for t in traces}
+    score_ids: dict[str, tuple[str, ...]] = {}
+    for trace_id, rows in _by_trace(score_versions).items():
+        live = [r for r in latest_live(rows) if r["renderable"] and r["timestamp"] >= lower[trace_id]]
+        live.sort(key=lambda r: r["id"])
+        live.sort(key=lambda r: r["timestamp"], reverse=True)  # stable: newest first, then id
+        if live:
+            score_ids[trace_id] = tuple(str(r["id"]) for r in live)
+    by_trace: dict[str, list[Row]] = {}
+    for trace_id, rows in _by_trace(versions).items():
+        live = [r for r in latest_live(rows) if r["start_time"] >= lower[trace_id]]
+        if live:
+            by_trace[trace_id] = sorted(live, key=lambda r: (r["start_time"], r["id"]))
+    summaries = {trace_id: _summary(rows, score_ids.get(trace_id, ())) for trace_id, rows in by_trace.items()}
     for trace_id, ids in score_ids.items():
         summaries.setdefault(trace_id, TraceSummary(score_ids=ids))
     return summaries
+
+
+def _by_trace(rows: Sequence[Row]) -> dict[str, list[Row]]:
+    grouped: dict[str, list[Row]] = {}
+    for row in rows:
+        grouped.setdefault(str(row["trace_id"]), []).append(row)
+    return grouped
+
+
+def _summary(observations: Sequence[Row], score_ids: tuple[str, ...]) -> TraceSummary:
+    starts = [o["start_time"] for o in observations]
+    ends = [o["end_time"] for o in observations if o["end_time"] is not None]
+    times = (min(starts), max(starts), *((min(ends), max(ends)) if ends else ()))
+    return TraceSummary(
+        observation_ids=tuple(str(o["id"]) for o in observations),
+        score_ids=score_ids,
+        times=times,
+        total_cost=sum((Decimal(o["cost"] or 0) for o in observations), Decimal(0)),
+    )
 
 
 # --- one trace, and the traces of a session -------------------------------------------------------
@@ -122,24 +132,30 @@ async def get_trace_detail(ch: ClickHouse, project_id: str, trace_id: str) -> tu
         return None
     trace = found[0]
     params = {"project_id": project_id, "trace_id": trace_id, "lower": trace["timestamp"] - TRACE_WINDOW}
-    observations = await _latest_of_trace(
-        ch, _OBSERVATION_VERSIONS,
-        "SELECT * FROM (SELECT * FROM observations WHERE project_id = {project_id:String}"
-        " AND trace_id = {trace_id:String} AND start_time >= {lower:DateTime64(3)}"
-        f" {_LATEST}) WHERE is_deleted = 0",
-        params,
+    observations, scores = await asyncio.gather(  # concurrent on a ClickHouse server; chDB runs one at a time
+        _latest_of_trace(
+            ch, _OBSERVATION_VERSIONS,
+            "SELECT * FROM (SELECT * FROM observations WHERE project_id = {project_id:String}"
+            " AND trace_id = {trace_id:String} AND start_time >= {lower:DateTime64(3)}"
+            f" {_LATEST}) WHERE is_deleted = 0",
+            params,
+        ),
+        _latest_of_trace(
+            ch, _SCORE_VERSIONS,
+            "SELECT * FROM (SELECT * FROM scores WHERE project_id = {project_id:String}"
+            " AND trace_id = {trace_id:String} AND timestamp >= {lower:DateTime64(3)}"
+            f" {_LATEST}) WHERE is_deleted = 0",
+            params,
+        ),
     )
-    scores = await _latest_of_trace(
-        ch, _SCORE_VERSIONS,
-        "SELECT * FROM (SELECT * FROM scores WHERE project_id = {project_id:String}"
-        " AND trace_id = {trace_id:String} AND timestamp >= {lower:DateTime64(3)}"
-        f" {_LATEST}) WHERE is_deleted = 0",
-        params,
-    )
+    return trace, *_ordered(observations, scores)
+
+
+def _ordered(observations: list[Row], scores: list[Row]) -> tuple[list[Row], list[Row]]:
     observations.sort(key=lambda o: (o["start_time"], o["id"]))
     scores.sort(key=lambda s: s["id"])
     scores.sort(key=lambda s: s["timestamp"], reverse=True)  # stable: newest first, then id ascending
-    return trace, observations, scores
+    return observations, scores
 
 
 async def traces_of_session(ch: ClickHouse, project_id: str, session_id: str) -> list[Row]:

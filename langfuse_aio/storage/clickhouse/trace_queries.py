@@ -22,8 +22,10 @@ far back the page reaches, and the page query is limited to those days, which th
 to. The page query reads the wide columns (input, output, metadata) only for its own rows: with
 `ORDER BY ... LIMIT`, ClickHouse reads the sort columns first and the others lazily
 (`query_plan_optimize_lazy_materialization`, on by default). Other orders read every matching row's
-sort columns. With a `ReadCache`, the per-day counts are kept while the traces table's parts are
-unchanged (exact, see `read_cache`).
+sort columns. With a `DayCache`, each day's count is kept while that day's parts of the traces
+table are unchanged (exact, see `day_cache`): under live ingestion only today is counted again.
+(ClickHouse runs in UTC, as Langfuse requires: the cache's `toDate` days are UTC days.) With only a
+`ReadCache`, the counts are kept while the whole table is unchanged.
 
 SQL text comes only from constants here (order columns only from `TRACE_ORDER_COLUMNS`); every
 value is a bound parameter.
@@ -39,6 +41,7 @@ from typing import Any, TypeVar
 from langfuse_aio.domain.query_params import OrderBy, Page
 from langfuse_aio.domain.trace_filters import TRACE_ORDER_COLUMNS, TraceFilter
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
+from langfuse_aio.storage.clickhouse.day_cache import DayCache
 from langfuse_aio.storage.clickhouse.read_cache import ReadCache
 
 TRACE_WINDOW = timedelta(hours=1)  # observations/scores up to this long before their trace's timestamp
@@ -158,14 +161,42 @@ async def _page_rows(
     )
 
 
+async def cached_day_counts(
+    ch: ClickHouse, p: Predicate, key: Hashable, cache: DayCache[Any], flt: TraceFilter
+) -> DayCounts:
+    """`day_counts`, each day's count reused while that day's parts are unchanged (only the days
+    of the filter's time range, if it has one)."""
+    between = None
+    if flt.from_timestamp is not None or flt.to_timestamp is not None:
+        between = (flt.from_timestamp.astimezone(UTC).date() if flt.from_timestamp else date.min,
+                   flt.to_timestamp.astimezone(UTC).date() if flt.to_timestamp else date.max)
+
+    async def of_days(days: list[date]) -> dict[date, int]:
+        rows = await ch.query(
+            f"SELECT toDate(timestamp) AS day, count() AS n {_LIVE_FINAL}{p.sql}"
+            " AND toDate(timestamp) IN {count_days:Array(Date)} GROUP BY day",
+            {**p.params, "count_days": days},
+        )
+        return {r["day"]: int(r["n"]) for r in rows}
+
+    counts = await cache.per_day(ch, ("traces",), key, of_days, between=between, empty=0)
+    return tuple((day, n) for day, n in sorted(counts.items()) if n)
+
+
 async def list_page_with_total(
-    ch: ClickHouse, flt: TraceFilter, order: OrderBy, page: Page, project_id: str, *, cache: ReadCache | None = None
+    ch: ClickHouse, flt: TraceFilter, order: OrderBy, page: Page, project_id: str, *,
+    cache: ReadCache | None = None, days_cache: DayCache[Any] | None = None,
 ) -> tuple[list[Row], int]:
     """The page's full trace rows in order, and the number of matching traces.
 
-    The per-day counts come from `cache` while the traces table is unchanged."""
+    The per-day counts come from `days_cache` per unchanged day, else from `cache` while the
+    traces table is unchanged."""
     p = predicate(project_id, flt)
-    days = await _cached(ch, cache, ("trace-days", project_id, flt), lambda: day_counts(ch, p))
+    key = ("trace-days", project_id, flt)
+    if days_cache is not None:
+        days = await cached_day_counts(ch, p, key, days_cache, flt)
+    else:
+        days = await _cached(ch, cache, key, lambda: day_counts(ch, p))
     total = sum(n for _, n in days)
     if page.offset >= total:
         return [], total
