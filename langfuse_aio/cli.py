@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     delete = projects_sub.add_parser(
         "delete", help="revoke a project's API keys now and queue the removal of its data (see README)")
     delete.add_argument("project_id")
+    migrations = sub.add_parser(
+        "migrations", help="background data migrations (the upgrade from Langfuse v2, see README)")
+    migrations_sub = migrations.add_subparsers(dest="migrations_command", required=True)
+    migrations_sub.add_parser("status", help="show each background migration: status, progress, rate, ETA")
+    retry = migrations_sub.add_parser(
+        "retry", help="re-arm a background migration (clears its state); a running worker picks it up")
+    retry.add_argument("name", help="the migration's name, as `migrations status` shows it")
     return parser
 
 
@@ -103,6 +110,46 @@ async def _delete_project(settings: Settings, project_id: str) -> None:
                                            else " (blob-store files are kept, see the README)"))
 
 
+async def _migrations_status(settings: Settings) -> None:
+    import psycopg
+
+    from langfuse_aio.migrations.background.admin import list_migrations
+    from langfuse_aio.migrations.background.status import render
+    from langfuse_aio.runtime.resources import open_postgres
+
+    async with open_postgres(settings) as pg:
+        try:
+            rows, now = await list_migrations(pg)
+        except psycopg.errors.UndefinedTable:
+            raise SystemExit("no background_migrations table yet: run `langfuse-aio migrate` first") from None
+    print(render(rows, now))
+    if not settings.enable_background_migrations:
+        print("\nLANGFUSE_ENABLE_BACKGROUND_MIGRATIONS=false here: workers with this setting run none of them")
+
+
+async def _migrations_retry(settings: Settings, name: str) -> None:
+    import psycopg
+
+    from langfuse_aio.migrations.background.admin import UnknownMigrationError, retry_migration
+    from langfuse_aio.runtime.resources import open_postgres
+
+    async with open_postgres(settings) as pg:
+        try:
+            before = await retry_migration(pg, name)
+        except UnknownMigrationError as exc:
+            print(f"langfuse-aio: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
+        except psycopg.errors.UndefinedTable:
+            raise SystemExit("no background_migrations table yet: run `langfuse-aio migrate` first") from None
+    was = "failed" if before.failed_at else "finished" if before.finished_at else "not finished"
+    reason = f": {before.failed_reason}" if before.failed_reason else ""
+    print(f"background migration {name} re-armed (it was {was}{reason}); its state was cleared.")
+    if settings.enable_background_migrations:
+        print("A running worker picks it up at its next check, within a minute; no restart is needed.")
+    else:
+        print("LANGFUSE_ENABLE_BACKGROUND_MIGRATIONS=false here: it runs once a worker has it enabled.")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     mode = Mode(args.mode)
@@ -119,6 +166,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run(_create_key(settings, args.project_id))
     elif command == "projects":
         _run(_delete_project(settings, args.project_id))
+    elif command == "migrations" and args.migrations_command == "status":
+        _run(_migrations_status(settings))
+    elif command == "migrations":
+        _run(_migrations_retry(settings, args.name))
     elif command == "models":
         _run(_refresh_models(settings, args.file, args.force))
     else:

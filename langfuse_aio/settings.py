@@ -107,6 +107,7 @@ class Settings:
     tokenizer_max_chars: int = 500_000
     model_cache_ttl_seconds: int = 30
     delete_blobs_on_project_delete: bool = False  # project deletion also removes its blob-store files
+    enable_background_migrations: bool = True  # the worker runs background_migrations rows (v2 upgrade)
 
     @property
     def all_embedded(self) -> bool:
@@ -292,6 +293,7 @@ def load_settings(
         tokenizer_max_chars=r.integer("LANGFUSE_AIO_TOKENIZER_MAX_CHARS", 500_000, minimum=1),
         model_cache_ttl_seconds=r.integer("LANGFUSE_AIO_MODEL_CACHE_TTL_SECONDS", 30),
         delete_blobs_on_project_delete=r.flag("LANGFUSE_AIO_DELETE_BLOBS_ON_PROJECT_DELETE", False),
+        enable_background_migrations=r.flag("LANGFUSE_ENABLE_BACKGROUND_MIGRATIONS", True),
     )
     if mode is not Mode.ALL:
         if clickhouse.embedded:

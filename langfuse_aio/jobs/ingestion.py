@@ -12,6 +12,7 @@ from redis.exceptions import RedisError
 
 from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.services.processing import IngestionProcessor
+from langfuse_aio.services.project_deletion import DELETED_CHECK_TTL_SECONDS
 from langfuse_aio.storage.blob.base import BlobStoreError
 from langfuse_aio.storage.clickhouse.base import ClickHouseError
 from langfuse_aio.storage.postgres.project_deletion import project_exists
@@ -20,9 +21,6 @@ log = structlog.get_logger(__name__)
 
 # Store failures are worth retrying; anything else is a bug, and retrying it would not help.
 RETRYABLE = (ClickHouseError, BlobStoreError, RedisError, psycopg.OperationalError, OSError)
-
-
-DELETED_CHECK_TTL_SECONDS = 5.0
 
 
 class DeletedProjects:

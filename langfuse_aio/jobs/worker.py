@@ -12,8 +12,9 @@ from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 
 from langfuse_aio.jobs import definitions
+from langfuse_aio.jobs.background_migrations import CTX_KEY, background_migrations_cron, build_manager, stop_manager
 from langfuse_aio.jobs.deletion import delete_project, delete_traces
-from langfuse_aio.jobs.ingestion import process_ingestion
+from langfuse_aio.jobs.ingestion import DeletedProjects, process_ingestion
 from langfuse_aio.jobs.serialization import job_deserializer, job_serializer
 from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.services.processing import Entity, IngestionProcessor
@@ -52,6 +53,7 @@ def build_processor(resources: Resources, writer: ClickHouseWriter, *, queue_nam
 def build_worker(
     resources: Resources, writer: ClickHouseWriter, *, queue_name: str = definitions.QUEUE_NAME
 ) -> Worker:
+    migrations = build_manager(resources)  # None when LANGFUSE_ENABLE_BACKGROUND_MIGRATIONS=false
     return Worker(
         functions=[
             func(ping, name=definitions.PING, max_tries=3),
@@ -62,7 +64,7 @@ def build_worker(
             func(delete_project, name=definitions.DELETE_PROJECT, max_tries=definitions.DELETION_MAX_TRIES,
                  timeout=3600),
         ],
-        cron_jobs=[],
+        cron_jobs=[background_migrations_cron()] if migrations is not None else [],
         queue_name=queue_name,
         redis_pool=resources.redis,
         handle_signals=False,
@@ -70,7 +72,9 @@ def build_worker(
         poll_delay=0.05,
         job_serializer=job_serializer,
         job_deserializer=job_deserializer,
-        ctx={"resources": resources, "processor": build_processor(resources, writer, queue_name=queue_name)},
+        # arq hands each job a shallow copy of ctx: state meant to outlive a job lives in these objects
+        ctx={"resources": resources, "processor": build_processor(resources, writer, queue_name=queue_name),
+             "deleted_projects": DeletedProjects(), CTX_KEY: migrations},
         keep_result=60,
     )
 
@@ -97,15 +101,19 @@ async def run_until_stopped(worker: Worker, stop: asyncio.Event, *, grace_second
     await asyncio.wait({main, stopper}, return_when=asyncio.FIRST_COMPLETED)
     stopper.cancel()
     if main.done():
+        await stop_manager(worker.ctx, timeout=grace_seconds)
         main.result()  # the worker died on its own: surface why
         return
     worker.allow_pick_jobs = False
+    # the running background migration is aborted (left unfinished, lock released) while jobs drain
+    migrations = asyncio.create_task(stop_manager(worker.ctx, timeout=grace_seconds))
     running = [t for t in worker.tasks.values() if not t.done()]
     log.info("worker_draining", running_jobs=len(running))
     if running:
         _, pending = await asyncio.wait(running, timeout=grace_seconds)
         for task in pending:  # arq retries these after their in-progress key expires
             task.cancel()
+    await migrations
     main.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await main

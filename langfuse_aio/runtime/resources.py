@@ -108,6 +108,21 @@ async def _open_blob(settings: Settings) -> BlobStore:
 
 
 @contextlib.asynccontextmanager
+async def open_postgres(settings: Settings) -> AsyncIterator[AsyncConnectionPool[Any]]:
+    """Postgres alone, for admin commands that need nothing else (no migrations run). On embedded
+    Postgres this starts the server under the data dir, so the langfuse-aio server must be stopped."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        database_url = await _open_postgres(settings, stack, [])
+        pool: AsyncConnectionPool[Any] = AsyncConnectionPool(
+            database_url, min_size=1, max_size=2, open=False, kwargs={"autocommit": True}
+        )
+        await pool.open(wait=True, timeout=30)
+        stack.push_async_callback(pool.close)
+        yield pool
+
+
+@contextlib.asynccontextmanager
 async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIterator[Resources]:
     started = time.monotonic()
     settings.data_dir.mkdir(parents=True, exist_ok=True)

@@ -29,12 +29,14 @@ from langfuse_aio.domain.blob_keys import entity_event_key, entity_prefix
 from langfuse_aio.domain.entities import TABLES, group_stored_events
 from langfuse_aio.domain.merge import ScoreConfig, UnprocessableEntity, merge_entity
 from langfuse_aio.domain.score_config_rules import config_for_inflation
+from langfuse_aio.services.legacy_baseline import LegacyBaseline
 from langfuse_aio.services.usage_costs import UsageCosts
 from langfuse_aio.storage.blob.base import BlobStore
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
 from langfuse_aio.storage.clickhouse.row_reader import CurrentRowReader
 from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
 from langfuse_aio.storage.postgres.score_configs import fetch_configs
+from langfuse_aio.storage.postgres.session_upserts import SessionUpserts
 from langfuse_aio.storage.redis.locks import EntityLocks
 
 log = structlog.get_logger(__name__)
@@ -85,6 +87,8 @@ class IngestionProcessor:
         self._rows = CurrentRowReader(clickhouse)  # one query per table for all jobs reading at once
         self._writer = writer
         self._pg = pg
+        self._sessions = SessionUpserts(pg)
+        self._legacy = LegacyBaseline(pg)
         self._locks = locks
         self._defer = defer
         self._prefix = prefix
@@ -202,6 +206,7 @@ class IngestionProcessor:
         gate = asyncio.Semaphore(_READ_CONCURRENCY)
         loaded = await asyncio.gather(*(
             self._events_of(project_id, e, own.get(e), e[1] in current[e[0]], gate) for e in entities))
+        await self._add_legacy_baselines(project_id, by_type, current)
         configs = await self._score_configs(project_id, entities, loaded)
         now = self._clock()
         rows: dict[str, list[Row]] = {}
@@ -231,8 +236,20 @@ class IngestionProcessor:
         await asyncio.gather(*(self._writer.write(table, batch) for table, batch in rows.items()))
         outcome.written = sum(len(batch) for batch in rows.values())
         if sessions:
-            await self._upsert_sessions(project_id, sorted(sessions))
+            await self._sessions.upsert(project_id, sorted(sessions))
         return failures
+
+    async def _add_legacy_baselines(
+        self, project_id: str, by_type: Mapping[str, list[str]], current: dict[str, dict[str, Row]]
+    ) -> None:
+        """Entities with no ClickHouse row merge over their v2 Postgres row while its copy is pending
+        (services/legacy_baseline.py). After the event lists are chosen: such an entity still has no
+        row here, so this job's own events are all it has to merge over the v2 row."""
+        missing = {TABLES[t]: [i for i in ids if i not in current[t]] for t, ids in by_type.items()}
+        found = await self._legacy.rows(project_id, missing)
+        for entity_type, table in TABLES.items():
+            if table in found:
+                current.setdefault(entity_type, {}).update(found[table])
 
     async def _score_configs(
         self, project_id: str, entities: list[Entity], loaded: Sequence[tuple[Events, list[str], list[str]]]
@@ -254,15 +271,6 @@ class IngestionProcessor:
             if config is not None:
                 configs[config.id] = config
         return configs
-
-    async def _upsert_sessions(self, project_id: str, session_ids: list[str]) -> None:
-        async with self._pg.connection() as conn:
-            await conn.execute(
-                "INSERT INTO trace_sessions (id, project_id, created_at, updated_at) "
-                "SELECT s, %s, now(), now() FROM unnest(%s::text[]) AS s "
-                "ON CONFLICT (id, project_id) DO NOTHING",
-                (project_id, session_ids),
-            )
 
     async def _record_failures(self, project_id: str, failures: list[_Failure]) -> None:
         for failure in failures:

@@ -38,6 +38,9 @@ from langfuse_aio.storage.postgres import project_deletion as pg_projects
 log = structlog.get_logger(__name__)
 
 RECHECK_SECONDS = 0.2
+# Ingestion jobs cache "is this project deleted?" for this long (jobs.ingestion.DeletedProjects); the
+# deleter's final recount waits it out, so a job that read a stale "no" has written by then.
+DELETED_CHECK_TTL_SECONDS = 1.0
 TABLES = ("traces", "observations", "scores")
 _BLOB_DELETE_CHUNK = 1_000
 
@@ -83,7 +86,9 @@ def request_files_prefix(prefix: str, project_id: str) -> str:
 
 
 class ProjectDataDeleter:
-    def __init__(self, *, ch: ClickHouse, blob: BlobStore, prefix: str, delete_blobs: bool) -> None:
+    def __init__(self, *, ch: ClickHouse, blob: BlobStore, prefix: str, delete_blobs: bool,
+                 settle_seconds: float = DELETED_CHECK_TTL_SECONDS + 0.5) -> None:
+        self._settle = settle_seconds
         self._ch = ch
         self._blob = blob
         self._prefix = prefix
@@ -95,6 +100,7 @@ class ProjectDataDeleter:
         for table in TABLES:
             await deletion_queries.delete_project(self._ch, table, project_id)
             bound.info("project_deletion_table_done", table=table, rows=before[table])
+        await asyncio.sleep(self._settle)
         left = {t: await deletion_queries.count_project_rows(self._ch, t, project_id) for t in TABLES}
         for table, n in left.items():
             if n:  # written by an ingestion job that was still running

@@ -21,6 +21,8 @@ import httpx
 import psutil
 import redis
 
+from langfuse_aio.jobs.background_migrations import CHECK_BACKGROUND_MIGRATIONS
+
 ROOT = Path(__file__).resolve().parents[2]
 STORE_VARS = ("DATABASE_URL", "CLICKHOUSE_URL", "REDIS_CONNECTION_STRING", "REDIS_HOST",
               "LANGFUSE_S3_EVENT_UPLOAD_BUCKET", "SALT")
@@ -51,6 +53,9 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 120.0
             pass
         time.sleep(0.1)
     raise SystemExit(f"{url} not healthy after {timeout:.0f} s")
+
+
+CRON_IN_PROGRESS = f"arq:in-progress:{CHECK_BACKGROUND_MIGRATIONS}".encode()
 
 
 class Server:
@@ -87,7 +92,8 @@ class Server:
             sock = next(self.data_dir.rglob("valkey.sock"))
             self._redis = redis.Redis(unix_socket_path=str(sock))
         waiting = int(self._redis.zcard(QUEUE))
-        running = sum(1 for _ in self._redis.scan_iter(match="arq:in-progress:*", count=1000))
+        running = sum(1 for key in self._redis.scan_iter(match="arq:in-progress:*", count=1000)
+                      if not key.startswith(CRON_IN_PROGRESS))  # arq keeps a cron job's key for a minute
         return waiting, running
 
     def stop(self) -> None:

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import errno
 import os
-import tempfile
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from langfuse_aio.storage.blob.base import BlobStoreError
 # skips them, and no key may name one, so they can never be mistaken for objects.
 _TMP_PREFIX = ".lfaio-tmp-"
 _PUT_ATTEMPTS = 5
+_TMP_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
 
 def _check_segments(segments: Iterable[str], what: str, original: str) -> None:
@@ -62,6 +63,7 @@ class LocalBlobStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root).absolute()
+        self._root = str(self.root)
 
     def __repr__(self) -> str:
         return f"LocalBlobStore({str(self.root)!r})"
@@ -98,31 +100,39 @@ class LocalBlobStore:
             self._put_sync(key, data, durable)
 
     def _put_sync(self, key: str, data: bytes, durable: bool = True) -> None:
-        path = self._path(key)
-        directory = path.parent
+        # Plain os calls on str paths: the fan-out writes thousands of these a second from worker
+        # threads, and every Python-level step here holds the GIL the event loop needs.
+        path = os.path.join(self._root, *_validate_key(key))
+        directory = os.path.dirname(path)
+        # One temporary name per directory, process and thread (a thread writes one object at a
+        # time), so no two writers share one; a crash leaves at most that one behind, which `list`
+        # skips and the thread's next write here reuses.
+        tmp = os.path.join(directory, f"{_TMP_PREFIX}{os.getpid()}-{threading.get_ident()}")
         for attempt in range(_PUT_ATTEMPTS):
             try:
-                self._ensure_dir(directory, durable)
-                fd, tmp_name = tempfile.mkstemp(prefix=_TMP_PREFIX, dir=directory)
+                fd = os.open(tmp, _TMP_FLAGS, 0o600)
+                break
             except FileNotFoundError:
-                # A concurrent delete pruned a directory that was empty a moment ago; go again.
+                # The entity's directory is new (or a concurrent delete just pruned it): create it.
                 if attempt == _PUT_ATTEMPTS - 1:
                     raise
-                continue
+                self._ensure_dir(Path(directory), durable)
+        try:
             try:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(data)
-                    if durable:
-                        fh.flush()
-                        os.fsync(fh.fileno())
-                os.replace(tmp_name, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp_name)
-                raise
-            if durable:
-                _fsync_dir(directory)
-            return
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                if durable:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        if durable:
+            _fsync_dir(Path(directory))
 
     def _get_sync(self, key: str) -> bytes:
         path = self._path(key)

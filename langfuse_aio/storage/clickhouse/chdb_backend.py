@@ -38,7 +38,7 @@ from langfuse_aio.storage.clickhouse._common import (
     error_message,
     qualified,
 )
-from langfuse_aio.storage.clickhouse.base import ClickHouseError, Params, Row
+from langfuse_aio.storage.clickhouse.base import ClickHouseError, Params, Row, check_raw_insert
 
 if TYPE_CHECKING:
     from clickhouse_connect.datatypes.base import ClickHouseType
@@ -93,6 +93,14 @@ class ChdbClickHouse:
             columns = ", ".join(quote_identifier(name) for name in types)
             statement = f"INSERT INTO {qualified(self.database, table)} ({columns})"
             await self._call(functools.partial(_send_insert, statement=statement, payload=payload))
+
+    async def insert_formatted(self, table: str, fmt: str, data: bytes, columns: Sequence[str] = ()) -> None:
+        check_raw_insert(table, fmt, columns)
+        if not data:
+            return
+        names = f" ({', '.join(quote_identifier(name) for name in columns)})" if columns else ""
+        statement = f"INSERT INTO {qualified(self.database, table)}{names}"
+        await self._call(functools.partial(_send_insert, statement=statement, payload=data, fmt=fmt))
 
     async def ping(self) -> None:
         rows = await self.query("SELECT 1 AS ok")
@@ -194,8 +202,8 @@ def _decode_native(data: bytes) -> list[Row]:
     return [dict(zip(names, row, strict=True)) for row in result.result_rows]
 
 
-def _send_insert(session: Any, statement: str, payload: bytes) -> None:
-    with session.send_insert(statement, "ArrowStream") as inserter:
+def _send_insert(session: Any, statement: str, payload: bytes, fmt: str = "ArrowStream") -> None:
+    with session.send_insert(statement, fmt) as inserter:
         inserter.append(payload)
         inserter.finish()
 

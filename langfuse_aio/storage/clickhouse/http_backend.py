@@ -19,12 +19,13 @@ import structlog
 from clickhouse_connect.driver.binding import quote_identifier
 from clickhouse_connect.driver.exceptions import ClickHouseError as DriverError
 
-from langfuse_aio.storage.clickhouse._common import TableColumns, column_data, error_message
-from langfuse_aio.storage.clickhouse.base import ClickHouseError, Params, Row
+from langfuse_aio.storage.clickhouse._common import TableColumns, column_data, error_message, qualified
+from langfuse_aio.storage.clickhouse.base import ClickHouseError, Params, Row, check_raw_insert
 
 log = structlog.get_logger(__name__)
 
 _TRANSPORT_ERRORS = (DriverError, OSError, TimeoutError)
+_UTC_TEXT = {"session_timezone": "UTC"}  # raw inserts' DateTime64 text is UTC whatever the server's zone
 
 
 class ClickHouseHttp:
@@ -67,6 +68,16 @@ class ClickHouseHttp:
                 )
             except _TRANSPORT_ERRORS as exc:
                 raise ClickHouseError(error_message(exc)) from exc
+
+    async def insert_formatted(self, table: str, fmt: str, data: bytes, columns: Sequence[str] = ()) -> None:
+        check_raw_insert(table, fmt, columns)
+        if not data:
+            return
+        try:
+            await self._client.raw_insert(qualified(self.database, table), column_names=list(columns) or None,
+                                          insert_block=data, fmt=fmt, settings=_UTC_TEXT)
+        except _TRANSPORT_ERRORS as exc:
+            raise ClickHouseError(error_message(exc)) from exc
 
     async def ping(self) -> None:
         try:

@@ -1,0 +1,1 @@
+"""Long data migrations run by the worker one at a time under Langfuse's lock protocol."""
