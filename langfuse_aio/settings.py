@@ -98,9 +98,9 @@ class Settings:
     auto_postgres_migration_disabled: bool = False
     auto_clickhouse_migration_disabled: bool = False
     ingestion_queue_delay_ms: int = 0
-    worker_concurrency: int = 20
+    worker_concurrency: int = 100
     clickhouse_write_batch_size: int = 10_000
-    clickhouse_write_interval_ms: int = 50
+    clickhouse_write_interval_ms: int = 200
     # usage and cost: the tokenizer process pool (0: count in a thread) and the model lookup cache
     tokenizer_processes: int = 1
     tokenizer_timeout_ms: int = 10_000  # well inside the 30 s entity lock
@@ -284,10 +284,10 @@ def load_settings(
         auto_postgres_migration_disabled=r.flag("LANGFUSE_AUTO_POSTGRES_MIGRATION_DISABLED", False),
         auto_clickhouse_migration_disabled=r.flag("LANGFUSE_AUTO_CLICKHOUSE_MIGRATION_DISABLED", False),
         ingestion_queue_delay_ms=r.integer("LANGFUSE_INGESTION_QUEUE_DELAY_MS", 0),
-        worker_concurrency=r.integer("LANGFUSE_INGESTION_QUEUE_PROCESSING_CONCURRENCY", 20, minimum=1),
+        worker_concurrency=r.integer("LANGFUSE_INGESTION_QUEUE_PROCESSING_CONCURRENCY", 100, minimum=1),
         clickhouse_write_batch_size=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_BATCH_SIZE", 10_000, minimum=1),
         # Langfuse waits up to 10 s; a job here completes only once its rows are flushed, so keep it short.
-        clickhouse_write_interval_ms=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_INTERVAL_MS", 50, minimum=1),
+        clickhouse_write_interval_ms=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_INTERVAL_MS", 200, minimum=1),
         tokenizer_processes=r.integer("LANGFUSE_AIO_TOKENIZER_PROCESSES", default_tokenizer_processes(), maximum=64),
         tokenizer_timeout_ms=r.integer("LANGFUSE_AIO_TOKENIZER_TIMEOUT_MS", 10_000, minimum=1),
         tokenizer_max_chars=r.integer("LANGFUSE_AIO_TOKENIZER_MAX_CHARS", 500_000, minimum=1),

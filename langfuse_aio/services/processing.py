@@ -16,7 +16,6 @@ Store failures propagate; the job wrapper turns them into retries with back-off.
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +24,7 @@ from typing import Any
 import structlog
 from psycopg_pool import AsyncConnectionPool
 
+from langfuse_aio.domain import json_codec
 from langfuse_aio.domain.blob_keys import entity_event_key, entity_prefix
 from langfuse_aio.domain.entities import TABLES, group_stored_events
 from langfuse_aio.domain.merge import ScoreConfig, UnprocessableEntity, merge_entity
@@ -58,10 +58,6 @@ class _Failure:
     entity: Entity
     reason: str
     keys: tuple[str, ...] = ()
-
-
-def _dumps(value: object) -> bytes:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _lock_name(project_id: str, entity: Entity) -> str:
@@ -133,7 +129,7 @@ class IngestionProcessor:
     async def _read_request(self, project_id: str, file_key: str) -> dict[str, tuple[Entity, Events]]:
         """The request's events grouped by entity, keyed by their per-entity file key."""
         try:
-            document = json.loads(await self._blob.get(file_key))
+            document = json_codec.loads(await self._blob.get(file_key))
         except KeyError:
             log.warning("ingestion_request_file_missing", project_id=project_id, file_key=file_key)
             return {}
@@ -146,7 +142,8 @@ class IngestionProcessor:
 
     async def _write_entity_files(self, fresh: dict[str, tuple[Entity, Events]]) -> None:
         # The request file is the durable copy; these can be rebuilt from it, so no fsync per file.
-        await self._blob.put_many([(key, _dumps(events)) for key, (_, events) in fresh.items()], durable=False)
+        files = [(key, json_codec.dumps(events)) for key, (_, events) in fresh.items()]
+        await self._blob.put_many(files, durable=False)
 
     async def _events_of(self, project_id: str, entity: Entity, own: tuple[str, Events] | None, has_row: bool,
                          gate: asyncio.Semaphore) -> tuple[Events, list[str], list[str]]:
@@ -174,7 +171,7 @@ class IngestionProcessor:
                 if own is not None and key == own[0]:
                     continue  # ours, from memory below (its write may still be under way)
                 try:
-                    parsed = json.loads(await self._blob.get(key))
+                    parsed = json_codec.loads(await self._blob.get(key))
                 except KeyError:
                     continue  # deleted meanwhile
                 except ValueError:

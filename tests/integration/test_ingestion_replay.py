@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from langfuse_aio.domain.blob_keys import entity_prefix, request_key
+from langfuse_aio.domain.json_codec import dumps
 from langfuse_aio.jobs.worker import build_processor
 from langfuse_aio.runtime.resources import Resources
-from langfuse_aio.services.ingestion import _encode
 from langfuse_aio.services.processing import IngestionProcessor
 from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
 from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
@@ -63,7 +63,7 @@ def requests(trace_id: str, obs_id: str) -> tuple[list[dict[str, Any]], list[dic
 async def process(resources: Resources, processor: IngestionProcessor, project_id: str,
                   events: list[dict[str, Any]]) -> None:
     key = request_key(resources.settings.s3.prefix, project_id, datetime.now(UTC), uuid.uuid4().hex)
-    await resources.blob.put(key, _encode({"projectId": project_id, "events": events}))
+    await resources.blob.put(key, dumps({"projectId": project_id, "events": events}))
     entities = list(dict.fromkeys((e["type"].split("-")[0], e["body"]["id"]) for e in events))
     outcome = await processor.process(project_id, [("trace" if t == "trace" else "observation", i)
                                                    for t, i in entities], key, token=uuid.uuid4().hex)

