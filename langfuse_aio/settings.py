@@ -108,6 +108,8 @@ class Settings:
     model_cache_ttl_seconds: int = 30
     delete_blobs_on_project_delete: bool = False  # project deletion also removes its blob-store files
     enable_background_migrations: bool = True  # the worker runs background_migrations rows (v2 upgrade)
+    # a background migration lock without a heartbeat for this long is taken over (Langfuse: 60 s)
+    background_migration_lock_stale_seconds: int = 60
 
     @property
     def all_embedded(self) -> bool:
@@ -294,6 +296,8 @@ def load_settings(
         model_cache_ttl_seconds=r.integer("LANGFUSE_AIO_MODEL_CACHE_TTL_SECONDS", 30),
         delete_blobs_on_project_delete=r.flag("LANGFUSE_AIO_DELETE_BLOBS_ON_PROJECT_DELETE", False),
         enable_background_migrations=r.flag("LANGFUSE_ENABLE_BACKGROUND_MIGRATIONS", True),
+        background_migration_lock_stale_seconds=r.integer(
+            "LANGFUSE_AIO_BACKGROUND_MIGRATION_LOCK_STALE_SECONDS", 60, minimum=20),
     )
     if mode is not Mode.ALL:
         if clickhouse.embedded:

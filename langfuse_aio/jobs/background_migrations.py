@@ -33,7 +33,8 @@ def build_manager(resources: Resources) -> BackgroundMigrationManager | None:
     if not resources.settings.enable_background_migrations:
         return None
     context = MigrationContext(settings=resources.settings, pg=resources.pg, clickhouse=resources.clickhouse)
-    return BackgroundMigrationManager(resources.pg, lambda: load_registry(context))
+    return BackgroundMigrationManager(resources.pg, lambda: load_registry(context),
+                                      stale_seconds=resources.settings.background_migration_lock_stale_seconds)
 
 
 async def check_background_migrations(ctx: dict[str, Any]) -> bool:
