@@ -9,19 +9,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from langfuse_aio.domain.blob_keys import entity_prefix, request_key
-from langfuse_aio.domain.json_codec import dumps
-from langfuse_aio.jobs.worker import build_processor
+from langfuse_aio.domain.blob_keys import entity_prefix
 from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.services.processing import IngestionProcessor
 from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
-from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
 from tests.factories import make_project
+from tests.support.processing import open_processor, process_request
 
 pytestmark = pytest.mark.integration
 
@@ -31,11 +28,8 @@ VOLATILE = {"project_id", "event_ts", "updated_at", "created_at"}
 
 @pytest.fixture
 async def processor(resources: Resources) -> AsyncIterator[IngestionProcessor]:
-    writer = ClickHouseWriter(resources.clickhouse, interval_seconds=0.02)
-    await writer.start()
-    # A queue no worker reads: nothing here may be deferred.
-    yield build_processor(resources, writer, queue_name=f"test-replay-{uuid.uuid4().hex}")
-    await writer.close()
+    async with open_processor(resources) as processor:
+        yield processor
 
 
 def envelope(kind: str, ts: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -60,15 +54,6 @@ def requests(trace_id: str, obs_id: str) -> tuple[list[dict[str, Any]], list[dic
     return first, second
 
 
-async def process(resources: Resources, processor: IngestionProcessor, project_id: str,
-                  events: list[dict[str, Any]]) -> None:
-    key = request_key(resources.settings.s3.prefix, project_id, datetime.now(UTC), uuid.uuid4().hex)
-    await resources.blob.put(key, dumps({"projectId": project_id, "events": events}))
-    entities = list(dict.fromkeys((e["type"].split("-")[0], e["body"]["id"]) for e in events))
-    outcome = await processor.process(project_id, [("trace" if t == "trace" else "observation", i)
-                                                   for t, i in entities], key, token=uuid.uuid4().hex)
-    assert outcome.deferred == [] and outcome.failed == 0
-
 
 async def merged(resources: Resources, project_id: str, trace_id: str, obs_id: str) -> dict[str, Mapping[str, Any]]:
     trace = (await fetch_current_rows(resources.clickhouse, "traces", project_id, [trace_id]))[trace_id]
@@ -86,7 +71,7 @@ async def test_either_order_of_two_requests_equals_one_full_replay(
     for order in ([first, second], [second, first], [first + second]):
         project = await make_project(resources)
         for events in order:
-            await process(resources, processor, project.id, events)
+            await process_request(resources, processor, project.id, events)
         results.append(await merged(resources, project.id, trace_id, obs_id))
         # Every event is stored per entity, whichever path merged it, for later full replays.
         stored = await resources.blob.list(entity_prefix(resources.settings.s3.prefix, project.id, "trace", trace_id))
@@ -104,7 +89,7 @@ async def test_a_follow_up_job_replays_every_stored_event(
     trace_id, obs_id = f"t-{uuid.uuid4().hex}", f"o-{uuid.uuid4().hex}"
     first, second = requests(trace_id, obs_id)
     project = await make_project(resources)
-    await process(resources, processor, project.id, first + second)
+    await process_request(resources, processor, project.id, first + second)
     before = await merged(resources, project.id, trace_id, obs_id)
     outcome = await processor.process(project.id, [("trace", trace_id), ("observation", obs_id)], None,
                                       token=uuid.uuid4().hex)

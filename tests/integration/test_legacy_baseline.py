@@ -16,26 +16,21 @@ from typing import Any
 import pytest
 from psycopg.types.json import Jsonb
 
-from langfuse_aio.domain.blob_keys import request_key
-from langfuse_aio.domain.json_codec import dumps
-from langfuse_aio.jobs.worker import build_processor
 from langfuse_aio.migrations.background.copy_to_clickhouse import SCRIPTS
 from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.services.legacy_baseline import LegacyBaseline
 from langfuse_aio.services.processing import IngestionProcessor
 from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
-from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
 from tests.factories import make_project
+from tests.support.processing import open_processor, process_request
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
 async def processor(resources: Resources) -> AsyncIterator[IngestionProcessor]:
-    writer = ClickHouseWriter(resources.clickhouse, interval_seconds=0.02)
-    await writer.start()
-    yield build_processor(resources, writer, queue_name=f"test-legacy-{uuid.uuid4().hex}")
-    await writer.close()
+    async with open_processor(resources) as processor:
+        yield processor
 
 
 @pytest.fixture
@@ -67,14 +62,6 @@ async def insert_v2_rows(resources: Resources, project_id: str, trace_id: str, o
             (obs_id, trace_id, project_id, Jsonb([{"role": "user", "content": "hi"}]), Decimal("0.0036")))
 
 
-async def process(resources: Resources, processor: IngestionProcessor, project_id: str,
-                  events: list[dict[str, Any]]) -> None:
-    key = request_key(resources.settings.s3.prefix, project_id, datetime.now(UTC), uuid.uuid4().hex)
-    await resources.blob.put(key, dumps({"projectId": project_id, "events": events}))
-    entities = [("trace" if e["type"].startswith("trace") else "observation", e["body"]["id"]) for e in events]
-    outcome = await processor.process(project_id, entities, key, token=uuid.uuid4().hex)
-    assert outcome.deferred == [] and outcome.failed == 0
-
 
 def event(kind: str, body: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(uuid.uuid4()), "type": kind, "timestamp": "2026-12-05T10:00:00.000Z", "body": body}
@@ -87,7 +74,7 @@ async def test_an_update_of_a_v2_only_trace_and_generation_keeps_the_v2_fields(
     trace_id, obs_id = f"v2t-{uuid.uuid4().hex}", f"v2o-{uuid.uuid4().hex}"
     await insert_v2_rows(resources, project.id, trace_id, obs_id)
 
-    await process(resources, processor, project.id, [
+    await process_request(resources, processor, project.id, [
         event("trace-create", {"id": trace_id, "output": "live output"}),
         event("generation-update", {"id": obs_id, "traceId": trace_id, "output": {"text": "live"}}),
     ])
