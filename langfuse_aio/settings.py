@@ -103,6 +103,8 @@ class Settings:
     clickhouse_write_interval_ms: int = 200
     # usage and cost: the tokenizer process pool (0: count in a thread) and the model lookup cache
     tokenizer_processes: int = 1
+    # a child process writing the local blob store's per-entity copies (0: on the event loop)
+    blob_writer_processes: int = 1
     tokenizer_timeout_ms: int = 10_000  # well inside the 30 s entity lock
     tokenizer_max_chars: int = 500_000
     model_cache_ttl_seconds: int = 30
@@ -291,6 +293,7 @@ def load_settings(
         # Langfuse waits up to 10 s; a job here completes only once its rows are flushed, so keep it short.
         clickhouse_write_interval_ms=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_INTERVAL_MS", 200, minimum=1),
         tokenizer_processes=r.integer("LANGFUSE_AIO_TOKENIZER_PROCESSES", default_tokenizer_processes(), maximum=64),
+        blob_writer_processes=r.integer("LANGFUSE_AIO_BLOB_WRITER_PROCESSES", 1, maximum=8),
         tokenizer_timeout_ms=r.integer("LANGFUSE_AIO_TOKENIZER_TIMEOUT_MS", 10_000, minimum=1),
         tokenizer_max_chars=r.integer("LANGFUSE_AIO_TOKENIZER_MAX_CHARS", 500_000, minimum=1),
         model_cache_ttl_seconds=r.integer("LANGFUSE_AIO_MODEL_CACHE_TTL_SECONDS", 30),

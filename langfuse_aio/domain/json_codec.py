@@ -10,14 +10,23 @@ keeps it an int where orjson would not.
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
 # orjson keeps integers within i64/u64 exact and turns larger ones into floats: every 19-digit
 # positive integer (OTel nanosecond timestamps) fits, a 20-digit one or a 19-digit negative may not.
-_LONG_DIGITS = re.compile(rb"[0-9]{20}|-[0-9]{19}")
+# The check maps every digit to "0" and looks for such runs with two substring searches: ~0.2 ms
+# for a 100 kB request file, where a regex took ~2.4 ms (more than orjson's whole decode). A run
+# inside a string (an id of digits) only costs the slower stdlib decode.
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_TWENTY_DIGITS = b"0" * 20
+_NEGATIVE_NINETEEN_DIGITS = b"-" + b"0" * 19
+
+
+def _may_hold_long_integer(data: bytes) -> bool:
+    flat = data.translate(_DIGITS_AS_ZERO)
+    return _TWENTY_DIGITS in flat or _NEGATIVE_NINETEEN_DIGITS in flat
 
 
 def dumps(value: Any) -> bytes:
@@ -29,7 +38,7 @@ def dumps(value: Any) -> bytes:
 
 def loads(data: bytes) -> Any:
     """Raises ValueError for text that is not JSON."""
-    if _LONG_DIGITS.search(data) is None:
+    if not _may_hold_long_integer(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:

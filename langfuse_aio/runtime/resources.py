@@ -29,6 +29,7 @@ from langfuse_aio.services.auth import ApiKeyAuth
 from langfuse_aio.services.model_defaults import upsert_packaged_models
 from langfuse_aio.settings import Settings
 from langfuse_aio.storage.blob.base import BlobStore
+from langfuse_aio.storage.blob.file_writer import FileWriterProcess
 from langfuse_aio.storage.blob.localfs import LocalBlobStore
 from langfuse_aio.storage.blob.s3 import open_s3
 from langfuse_aio.storage.clickhouse.base import ClickHouse
@@ -93,10 +94,10 @@ async def _open_clickhouse(settings: Settings) -> ClickHouse:
     return await open_http(ch.url, ch.user, ch.password, ch.database)
 
 
-async def _open_blob(settings: Settings) -> BlobStore:
+async def _open_blob(settings: Settings, writer: FileWriterProcess) -> BlobStore:
     s3 = settings.s3
     if s3.bucket is None:
-        return LocalBlobStore(settings.data_dir / "events")
+        return LocalBlobStore(settings.data_dir / "events", writer=writer)
     return await open_s3(
         bucket=s3.bucket,
         region=s3.region,
@@ -156,7 +157,9 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
             applied = await apply_clickhouse_migrations(clickhouse, cluster=cluster)
             log.info("clickhouse_migrations_applied", versions=applied)
 
-        blob = await _open_blob(settings)
+        blob_writer = FileWriterProcess(processes=settings.blob_writer_processes)  # started on first use
+        stack.push_async_callback(blob_writer.close)
+        blob = await _open_blob(settings, blob_writer)
         stack.push_async_callback(blob.close)
 
         salt = resolve_salt(settings)

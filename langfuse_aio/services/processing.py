@@ -145,6 +145,27 @@ class IngestionProcessor:
         files = [(key, json_codec.dumps(events)) for key, (_, events) in fresh.items()]
         await self._blob.put_many(files, durable=False)
 
+    async def _load_events(self, project_id: str, entities: list[Entity], own: Mapping[Entity, tuple[str, Events]],
+                           current: Mapping[str, Mapping[str, Row]]) -> list[tuple[Events, list[str], list[str]]]:
+        """`_events_of` for every entity; only those that must read stored files become tasks (a job
+        of new entities, the usual case, creates none)."""
+        loaded: list[tuple[Events, list[str], list[str]] | None] = [None] * len(entities)
+        reads: list[int] = []
+        for index, entity in enumerate(entities):
+            mine = own.get(entity)
+            if mine is not None and entity[1] not in current[entity[0]]:
+                loaded[index] = (list(mine[1]), [mine[0]], [])
+            else:
+                reads.append(index)
+        if reads:
+            gate = asyncio.Semaphore(_READ_CONCURRENCY)
+            found = await asyncio.gather(*(
+                self._events_of(project_id, (kind, eid), own.get((kind, eid)), eid in current[kind], gate)
+                for kind, eid in (entities[i] for i in reads)))
+            for index, result in zip(reads, found, strict=True):
+                loaded[index] = result
+        return [item for item in loaded if item is not None]
+
     async def _events_of(self, project_id: str, entity: Entity, own: tuple[str, Events] | None, has_row: bool,
                          gate: asyncio.Semaphore) -> tuple[Events, list[str], list[str]]:
         """The events to merge for a locked entity, the keys they came from, and keys that could not
@@ -200,9 +221,7 @@ class IngestionProcessor:
             )
         )
         own = {entity: (key, events) for key, (entity, events) in fresh.items()}
-        gate = asyncio.Semaphore(_READ_CONCURRENCY)
-        loaded = await asyncio.gather(*(
-            self._events_of(project_id, e, own.get(e), e[1] in current[e[0]], gate) for e in entities))
+        loaded = await self._load_events(project_id, entities, own, current)
         await self._add_legacy_baselines(project_id, by_type, current)
         configs = await self._score_configs(project_id, entities, loaded)
         now = self._clock()

@@ -48,8 +48,17 @@ class UsageCosts:
     async def apply(self, project_id: str, rows: list[Row]) -> None:
         """Fill `internal_model_id`, `usage_details`, `cost_details` and `total_cost` in place."""
         live = [row for row in rows if not row.get("is_deleted")]
-        models = await asyncio.gather(*(self._match(project_id, row) for row in live))
-        matched = [(row, model) for row, model in zip(live, models, strict=True) if model is not None]
+        names = sorted({str(name) for row in live if (name := row.get("provided_model_name"))})
+        # one catalog lookup per distinct model string (most jobs name one or two), not a task per row
+        candidates = dict(zip(names, await asyncio.gather(
+            *(self._catalog.candidates(project_id, name) for name in names)), strict=True))
+        matched: list[tuple[Row, ModelDefinition]] = []
+        for row in live:
+            name = row.get("provided_model_name")
+            model = choose_model(candidates[str(name)], row.get("start_time")) if name else None
+            row["internal_model_id"] = None if model is None else model.id
+            if model is not None:
+                matched.append((row, model))
         to_count = [(row, model) for row, model in matched if _needs_tokens(row, model)]
         if to_count:
             counts = await self._tokenizer.count_many(
@@ -59,14 +68,6 @@ class UsageCosts:
         for row, model in matched:
             if not row.get("provided_cost_details"):  # provided costs win (the merge applied them)
                 _price(project_id, row, model)
-
-    async def _match(self, project_id: str, row: Row) -> ModelDefinition | None:
-        name = row.get("provided_model_name")
-        model = None
-        if name:
-            model = choose_model(await self._catalog.candidates(project_id, str(name)), row.get("start_time"))
-        row["internal_model_id"] = None if model is None else model.id
-        return model
 
 
 def _needs_tokens(row: Row, model: ModelDefinition) -> bool:

@@ -82,7 +82,7 @@ def build_request(stamp: bytes = STAMP) -> bytes:
                                                          "one once no request uses it any more."})
     kinds = ["span", "retriever", "generation", "span", "generation", "tool", "event", "chain", "generation", "span"]
     for t in range(TRACES):
-        trace_id = stamp + b"T" + f"{t:02d}".encode() + b"-" * 7
+        trace_id = stamp + b"T" + f"{t:02d}".encode() + b"\xee" * 7  # hex "ee": no long digit runs
         for s in range(SPANS_PER_TRACE):
             span = ss.spans.add()
             span.trace_id = trace_id

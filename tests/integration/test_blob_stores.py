@@ -18,6 +18,7 @@ import aioboto3
 import pytest
 
 from langfuse_aio.storage.blob.base import BlobStore, BlobStoreError
+from langfuse_aio.storage.blob.file_writer import FileWriterProcess
 from langfuse_aio.storage.blob.localfs import LocalBlobStore
 from langfuse_aio.storage.blob.s3 import S3BlobStore, open_s3
 
@@ -79,13 +80,16 @@ async def _create_bucket(endpoint: str, bucket: str) -> None:
         await client.create_bucket(Bucket=bucket)
 
 
-@pytest.fixture(params=["localfs", "s3"])
+@pytest.fixture(params=["localfs", "localfs-writer-process", "s3"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
-    if request.param == "localfs":
-        local = LocalBlobStore(tmp_path / "blobs")
+    if request.param.startswith("localfs"):
+        writer = FileWriterProcess() if request.param == "localfs-writer-process" else None
+        local = LocalBlobStore(tmp_path / "blobs", writer=writer)
         await local.ping()
         yield local
         await local.close()
+        if writer is not None:
+            await writer.close()
         return
     endpoint: str = request.getfixturevalue("moto_endpoint")
     bucket = f"test-{uuid.uuid4().hex[:12]}"
@@ -251,6 +255,38 @@ async def test_localfs_collision_between_object_and_prefix_is_a_store_error(tmp_
     await store.put("p1/a", b"x")
     with pytest.raises(BlobStoreError):
         await store.put("p1/a/b", b"y")
+
+
+async def test_localfs_writer_process_replaced_when_it_dies(tmp_path: Path) -> None:
+    writer = FileWriterProcess()
+    store = LocalBlobStore(tmp_path / "root", writer=writer)
+    try:
+        await store.put_many([("p1/trace/t1/a.json", b"1")], durable=False)
+        executor = writer._executor
+        assert executor is not None
+        for process in list(executor._processes.values()):  # the child is killed (OOM killer, say)
+            process.kill()
+            process.join()
+        await store.put_many([(f"p1/observation/o{i}/e.json", b"%d" % i) for i in range(300)], durable=False)
+        assert writer.replacements == 1
+        assert len(await store.list("p1/observation/")) == 300
+        assert await store.get("p1/trace/t1/a.json") == b"1"
+    finally:
+        await writer.close()
+    await store.put_many([("p1/trace/t2/a.json", b"2")], durable=False)  # closed: written in-process
+    assert await store.get("p1/trace/t2/a.json") == b"2"
+
+
+async def test_localfs_writer_process_error_is_a_store_error(tmp_path: Path) -> None:
+    writer = FileWriterProcess()
+    store = LocalBlobStore(tmp_path / "root", writer=writer)
+    try:
+        await store.put("p1/a", b"x")
+        with pytest.raises(BlobStoreError):
+            await store.put_many([("p1/a/b", b"y")], durable=False)  # a file where a directory must go
+        assert writer.replacements == 0
+    finally:
+        await writer.close()
 
 
 async def test_s3_ping_fails_for_a_missing_bucket(moto_endpoint: str) -> None:

@@ -31,3 +31,13 @@ def test_a_lone_surrogate_round_trips_through_the_stdlib_fallback() -> None:
 def test_invalid_json_raises_value_error() -> None:
     with pytest.raises(ValueError):
         json_codec.loads(b'{"a": ')
+
+
+def test_a_long_digit_run_inside_a_string_still_decodes() -> None:
+    value = {"id": "1" * 40, "n": 1733400000123456789}
+    assert json_codec.loads(json_codec.dumps(value)) == value
+
+
+def test_nineteen_digit_negative_within_i64_stays_exact() -> None:
+    decoded = json_codec.loads(b'{"n": -9223372036854775808}')
+    assert decoded == {"n": -9223372036854775808} and type(decoded["n"]) is int

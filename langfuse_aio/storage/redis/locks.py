@@ -1,4 +1,4 @@
-"""Short per-entity locks in Redis, taken and released for many entities in one round trip each.
+"""Short per-entity locks in Redis, taken and released for many entities in one command each.
 
 Two jobs that merge the same entity at once could each read a different set of stored events and
 the one with less information could be written last. Holding the entity's lock from listing its
@@ -11,9 +11,24 @@ from collections.abc import Sequence
 
 from redis.asyncio import Redis
 
+# One script call per job and direction, whatever the number of entities: a pipeline of one SET
+# (or one EVAL) per entity cost the worker's loop ~14 % of its time packing commands in Python.
+# KEYS: the lock keys; ARGV[1]: the token; ARGV[2]: the TTL in ms. Answers 1/0 per key.
+_ACQUIRE = """
+local taken = {}
+for i, key in ipairs(KEYS) do
+  taken[i] = redis.call('set', key, ARGV[1], 'NX', 'PX', ARGV[2]) and 1 or 0
+end
+return taken
+"""
+# Deletes only the keys still holding the token (a lock that expired and was taken by another
+# job stays with it).
 _RELEASE = """
-if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
-return 0
+local released = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('get', key) == ARGV[1] then released = released + redis.call('del', key) end
+end
+return released
 """
 
 
@@ -22,6 +37,8 @@ class EntityLocks:
         self._redis = redis
         self._namespace = namespace
         self._ttl_ms = ttl_ms
+        self._acquire = redis.register_script(_ACQUIRE)  # EVALSHA, loading the script when missing
+        self._release = redis.register_script(_RELEASE)
 
     def _key(self, name: str) -> str:
         return self._namespace + name
@@ -30,10 +47,7 @@ class EntityLocks:
         """Try to lock every name; return the names that were locked by `token`."""
         if not names:
             return []
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.set(self._key(name), token, nx=True, px=self._ttl_ms)
-            results = await pipe.execute()
+        results = await self._acquire(keys=[self._key(name) for name in names], args=[token, self._ttl_ms])
         return [name for name, ok in zip(names, results, strict=True) if ok]
 
     async def clear_all(self) -> int:
@@ -46,7 +60,4 @@ class EntityLocks:
     async def release(self, names: Sequence[str], token: str) -> None:
         if not names:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.eval(_RELEASE, 1, self._key(name), token)
-            await pipe.execute()
+        await self._release(keys=[self._key(name) for name in names], args=[token])
