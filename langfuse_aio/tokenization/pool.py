@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -30,6 +31,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from langfuse_aio.runtime.orphan_guard import watch_parent
 from langfuse_aio.tokenization import counting, encodings
 
 log = structlog.get_logger(__name__)
@@ -45,6 +47,11 @@ class TokenCount:
 
 class TokenizerUnavailable(Exception):
     """The call timed out or crashed its child twice."""
+
+
+def _prepare_child(parent_pid: int, cache_dir: str) -> None:
+    watch_parent(parent_pid)  # exit if the server dies without closing the pool
+    encodings.prepare_offline(cache_dir)
 
 
 def _kill(executor: ProcessPoolExecutor) -> None:
@@ -78,7 +85,7 @@ class TokenizerPool:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(
                 max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=encodings.prepare_offline, initargs=(self._cache_dir,),
+                initializer=_prepare_child, initargs=(os.getpid(), self._cache_dir),
             )
         return self._executor
 

@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 import structlog
+
+from langfuse_aio.runtime.orphan_guard import watch_parent
 
 log = structlog.get_logger(__name__)
 
@@ -40,7 +43,8 @@ class FileWriterProcess:
     def _current(self) -> ProcessPoolExecutor:
         if self._executor is None:
             self._executor = ProcessPoolExecutor(max_workers=self.processes,
-                                                 mp_context=multiprocessing.get_context("spawn"))
+                                                 mp_context=multiprocessing.get_context("spawn"),
+                                                 initializer=watch_parent, initargs=(os.getpid(),))
         return self._executor
 
     async def write(self, fn: WriteBatch, root: str, items: Items) -> bool:
