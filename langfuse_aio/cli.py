@@ -44,7 +44,8 @@ def _parser() -> argparse.ArgumentParser:
     migrations = sub.add_parser(
         "migrations", help="background data migrations (the upgrade from Langfuse v2, see README)")
     migrations_sub = migrations.add_subparsers(dest="migrations_command", required=True)
-    migrations_sub.add_parser("status", help="show each background migration: status, progress, rate, ETA")
+    migrations_sub.add_parser(
+        "status", help="show each background migration and job (read-index backfill): status, progress, rate, ETA")
     retry = migrations_sub.add_parser(
         "retry", help="re-arm a background migration (clears its state); a running worker picks it up")
     retry.add_argument("name", help="the migration's name, as `migrations status` shows it")
@@ -113,16 +114,19 @@ async def _delete_project(settings: Settings, project_id: str) -> None:
 async def _migrations_status(settings: Settings) -> None:
     import psycopg
 
-    from langfuse_aio.migrations.background.admin import list_migrations
+    from langfuse_aio.migrations.background.admin import OWN_TABLE, list_migrations
     from langfuse_aio.migrations.background.status import render
     from langfuse_aio.runtime.resources import open_postgres
 
     async with open_postgres(settings) as pg:
         try:
             rows, now = await list_migrations(pg)
+            own, _ = await list_migrations(pg, OWN_TABLE)
         except psycopg.errors.UndefinedTable:
             raise SystemExit("no background_migrations table yet: run `langfuse-aio migrate` first") from None
     print(render(rows, now))
+    print()
+    print(render(own, now, title="langfuse-aio background jobs"))
     if not settings.enable_background_migrations:
         print("\nLANGFUSE_ENABLE_BACKGROUND_MIGRATIONS=false here: workers with this setting run none of them")
 

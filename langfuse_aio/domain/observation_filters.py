@@ -14,8 +14,11 @@ layer turns it into SQL. The filters apply to each observation's latest version:
 | `environment` | ✓ | ✓ | repeated or comma-separated; any of them |
 | `fromStartTime`, `toStartTime` | ✓ | ✓ | `start_time >= from`, `start_time < to` |
 
-The structured `filter` parameter (a JSON list of conditions) is not implemented: silently ignoring
-it would return rows the caller excluded, so it is a 400 naming the parameter.
+Both also take the structured `filter` (a JSON array of conditions, `structured_filter`; columns in
+`filter_columns.OBSERVATION_V1_COLUMNS` / `OBSERVATION_V2_COLUMNS`). Its conditions are ANDed with the
+parameters above, except that a condition on a column takes precedence over the parameter for that
+column (`startTime` replaces `fromStartTime`/`toStartTime`; `isRootObservation` replaces an empty
+`parentObservationId` too), as in Langfuse.
 """
 
 from __future__ import annotations
@@ -24,7 +27,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from langfuse_aio.domain import query_params as q
+from langfuse_aio.domain.filter_columns import (
+    OBSERVATION_PARAM_COLUMNS,
+    OBSERVATION_V1_COLUMNS,
+    OBSERVATION_V2_COLUMNS,
+    with_conditions,
+)
 from langfuse_aio.domain.query_params import InvalidQueryError, Page, QueryArgs
+from langfuse_aio.domain.structured_filter import Condition, parse_filter
 
 V1_TYPES = ("GENERATION", "SPAN", "EVENT")
 V2_TYPES = (*V1_TYPES, "AGENT", "TOOL", "CHAIN", "RETRIEVER", "EVALUATOR", "EMBEDDING", "GUARDRAIL")
@@ -45,15 +55,10 @@ class ObservationFilter:
     environments: tuple[str, ...] = ()
     from_start_time: datetime | None = None
     to_start_time: datetime | None = None
-
-
-def _reject_structured_filter(args: QueryArgs) -> None:
-    if q.text(args, "filter") is not None:
-        raise InvalidQueryError("filter", "the JSON filter parameter is not supported; use the individual parameters")
+    conditions: tuple[Condition, ...] = ()  # the structured `filter`
 
 
 def _common(args: QueryArgs, types: tuple[str, ...]) -> ObservationFilter:
-    _reject_structured_filter(args)
     return ObservationFilter(
         type=q.choice(args, "type", types),
         name=q.text(args, "name"),
@@ -70,7 +75,8 @@ def _common(args: QueryArgs, types: tuple[str, ...]) -> ObservationFilter:
 
 def parse_v1(args: QueryArgs) -> tuple[ObservationFilter, Page]:
     """`GET /api/public/observations`: the filters and `page`/`limit` (≤ 100)."""
-    return _common(args, V1_TYPES), q.page(args)
+    conditions = parse_filter(q.text(args, "filter"), OBSERVATION_V1_COLUMNS)
+    return with_conditions(_common(args, V1_TYPES), conditions, OBSERVATION_PARAM_COLUMNS), q.page(args)
 
 
 def _has_parent(args: QueryArgs) -> bool | None:
@@ -88,4 +94,6 @@ def parse_v2_filter(args: QueryArgs) -> ObservationFilter:
     """`GET /api/public/v2/observations`: the filters (paging and fields are parsed elsewhere)."""
     if q.boolean(args, "parseIoAsJson"):
         raise InvalidQueryError("parseIoAsJson", "is no longer supported: input and output are returned as strings")
-    return replace(_common(args, V2_TYPES), session_id=q.text(args, "sessionId"), has_parent=_has_parent(args))
+    conditions = parse_filter(q.text(args, "filter"), OBSERVATION_V2_COLUMNS)
+    flt = replace(_common(args, V2_TYPES), session_id=q.text(args, "sessionId"), has_parent=_has_parent(args))
+    return with_conditions(flt, conditions, OBSERVATION_PARAM_COLUMNS)

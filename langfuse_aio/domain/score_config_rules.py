@@ -51,7 +51,7 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _optional_number(body: Mapping[str, Any], key: str) -> float | None:
+def optional_number(body: Mapping[str, Any], key: str) -> float | None:
     value = body.get(key)
     if value is None:
         return None
@@ -60,7 +60,7 @@ def _optional_number(body: Mapping[str, Any], key: str) -> float | None:
     return float(value)
 
 
-def _categories(raw: Any) -> tuple[dict[str, Any], ...]:
+def parse_categories(raw: Any) -> tuple[dict[str, Any], ...]:
     if not isinstance(raw, list) or not raw:
         raise InvalidScoreConfigError(("categories",), "Categorical configs need a non-empty list of categories")
     categories: list[dict[str, Any]] = []
@@ -98,11 +98,11 @@ def parse_new_config(body: Any) -> NewScoreConfig:
     min_value = max_value = None
     categories: tuple[dict[str, Any], ...] | None = None
     if data_type == NUMERIC:
-        min_value, max_value = _optional_number(body, "minValue"), _optional_number(body, "maxValue")
+        min_value, max_value = optional_number(body, "minValue"), optional_number(body, "maxValue")
         if min_value is not None and max_value is not None and max_value <= min_value:
             raise InvalidScoreConfigError(("maxValue",), MSG_MAX_NOT_ABOVE_MIN)
     elif data_type == CATEGORICAL:
-        categories = _categories(body.get("categories"))
+        categories = parse_categories(body.get("categories"))
     else:
         if body.get("categories") is not None:
             raise InvalidScoreConfigError(("categories",), "Boolean configs take no categories: they are True/False")
@@ -128,7 +128,7 @@ def stored_config_problem(row: Mapping[str, Any]) -> str | None:
     if data_type == NUMERIC:
         return None
     try:
-        _categories(categories)
+        parse_categories(categories)
     except InvalidScoreConfigError as exc:
         return f"categories: {exc.problem}"
     return None

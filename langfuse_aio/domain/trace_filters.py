@@ -8,8 +8,11 @@
 - `GET /metrics/daily`: `traceName`, `userId`, `tags`, `fromTimestamp`, `toTimestamp`,
   `environment`, all on the trace; `page`, `limit`.
 
-The structured `filter` parameter of today's `GET /traces` (a JSON list of conditions) is not
-implemented: ignoring it would return traces the caller excluded, so it is a 400 naming it.
+`GET /traces` also takes the structured `filter` (a JSON array of conditions, `structured_filter`,
+columns in `filter_columns.TRACE_COLUMNS`): its conditions are ANDed with the individual parameters,
+except that a condition on a column takes precedence over the individual parameter for that column
+(`userId`, `name`, `sessionId`, `version`, `release`, `tags`, `environment`; `timestamp` replaces
+`fromTimestamp` and `toTimestamp`), as in Langfuse.
 `fields` (which field groups to return) is accepted and ignored: every group is returned.
 
 Filters apply to each trace's *latest* version; the storage layer guarantees that.
@@ -23,7 +26,9 @@ from datetime import datetime
 from typing import Any
 
 from langfuse_aio.domain import query_params as q
-from langfuse_aio.domain.query_params import InvalidQueryError, OrderBy, Page, QueryArgs
+from langfuse_aio.domain.filter_columns import TRACE_COLUMNS, TRACE_PARAM_COLUMNS, with_conditions
+from langfuse_aio.domain.query_params import OrderBy, Page, QueryArgs
+from langfuse_aio.domain.structured_filter import Condition, parse_filter
 
 # API field → traces column, for `orderBy`
 TRACE_ORDER_COLUMNS = {
@@ -51,6 +56,7 @@ class TraceFilter:
     environments: tuple[str, ...] = ()
     from_timestamp: datetime | None = None
     to_timestamp: datetime | None = None
+    conditions: tuple[Condition, ...] = ()  # the structured `filter`
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +75,7 @@ class SessionListQuery:
 
 
 def parse_trace_list(args: QueryArgs) -> TraceListQuery:
-    if q.text(args, "filter") is not None:
-        raise InvalidQueryError("filter", "the JSON filter parameter is not supported; use the individual parameters")
+    conditions = parse_filter(q.text(args, "filter"), TRACE_COLUMNS)
     flt = TraceFilter(
         user_id=q.text(args, "userId"),
         name=q.text(args, "name"),
@@ -82,6 +87,8 @@ def parse_trace_list(args: QueryArgs) -> TraceListQuery:
         from_timestamp=q.timestamp(args, "fromTimestamp"),
         to_timestamp=q.timestamp(args, "toTimestamp"),
     )
+    if conditions:
+        flt = with_conditions(flt, conditions, TRACE_PARAM_COLUMNS)
     order = q.order_by(args, "orderBy", TRACE_ORDER_COLUMNS, DEFAULT_TRACE_ORDER)
     return TraceListQuery(flt, order, q.page(args))
 

@@ -12,7 +12,14 @@ from arq.constants import in_progress_key_prefix
 from arq.worker import Worker, func
 
 from langfuse_aio.jobs import definitions
-from langfuse_aio.jobs.background_migrations import CTX_KEY, background_migrations_cron, build_manager, stop_manager
+from langfuse_aio.jobs.background_migrations import (
+    CTX_KEY,
+    OWN_CTX_KEY,
+    background_migrations_cron,
+    build_manager,
+    build_own_jobs,
+    stop_manager,
+)
 from langfuse_aio.jobs.deletion import delete_project, delete_traces
 from langfuse_aio.jobs.ingestion import DeletedProjects, process_ingestion
 from langfuse_aio.jobs.serialization import job_deserializer, job_serializer
@@ -74,7 +81,7 @@ def build_worker(
         job_deserializer=job_deserializer,
         # arq hands each job a shallow copy of ctx: state meant to outlive a job lives in these objects
         ctx={"resources": resources, "processor": build_processor(resources, writer, queue_name=queue_name),
-             "deleted_projects": DeletedProjects(), CTX_KEY: migrations},
+             "deleted_projects": DeletedProjects(), CTX_KEY: migrations, OWN_CTX_KEY: build_own_jobs(resources)},
         keep_result=60,
     )
 

@@ -62,8 +62,9 @@ def render(sql: str, *, cluster: str | None) -> str:
     return _PLACEHOLDER.sub(substitute, sql)
 
 
-async def apply_clickhouse_migrations(ch: ClickHouse, *, cluster: str | None) -> list[int]:
-    """Apply the migrations not yet recorded in `ch.database`, in order; return their versions."""
+async def apply_clickhouse_migrations(ch: ClickHouse, *, cluster: str | None, until: int | None = None) -> list[int]:
+    """Apply the migrations not yet recorded in `ch.database`, in order (up to version `until`, if
+    given: tests build an older schema this way); return their versions."""
     migrations = load_migrations(MIGRATIONS_PACKAGE)
     await ch.command(render(RECORD_DDL, cluster=cluster))
     recorded = {int(row["version"]) for row in await ch.query(f"SELECT version FROM {RECORD_TABLE}")}
@@ -76,7 +77,7 @@ async def apply_clickhouse_migrations(ch: ClickHouse, *, cluster: str | None) ->
         )
     applied: list[int] = []
     for migration in migrations:
-        if migration.version in recorded:
+        if migration.version in recorded or (until is not None and migration.version > until):
             continue
         for statement in split_statements(render(migration.sql, cluster=cluster)):
             await ch.command(statement)

@@ -1,4 +1,4 @@
-"""GET and POST /api/public/score-configs, GET /score-configs/{id}: project-scoped, Basic auth only."""
+"""GET and POST /api/public/score-configs, GET and PATCH /score-configs/{id}: project-scoped, Basic auth only."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from quart import Blueprint, Response, jsonify, request
 from langfuse_aio.domain import query_params
 from langfuse_aio.domain.errors import LangfuseError, NotFoundError
 from langfuse_aio.domain.score_config_rules import config_to_api, parse_new_config, stored_config_problem
+from langfuse_aio.domain.score_config_update import apply_update, updated_fields
 from langfuse_aio.storage.postgres import score_configs
 from langfuse_aio.web.auth import authenticate, resources
 from langfuse_aio.web.body import read_json
@@ -57,4 +58,18 @@ async def get_config(config_id: str) -> Response:
     if problem is not None:
         log.error("score_config_corrupted", project_id=scope.project_id, config_id=config_id, problem=problem)
         raise CorruptedScoreConfigError("Requested score config is corrupted")
+    return jsonify(config_to_api(row))
+
+
+@bp.patch("/api/public/score-configs/<path:config_id>")
+async def update_config(config_id: str) -> Response:
+    scope = await authenticate()
+    body = await read_json()
+    fields = updated_fields(body)  # the body's shape is checked before the config is looked up
+    row = await score_configs.update_config(
+        resources().pg, scope.project_id, config_id, lambda current: apply_update(current, body)
+    )
+    if row is None:
+        raise NotFoundError("Score config not found within authorized project")
+    log.info("score_config_updated", project_id=scope.project_id, config_id=config_id, fields=fields)
     return jsonify(config_to_api(row))

@@ -13,9 +13,10 @@ from langfuse_aio.domain.trace_filters import parse_trace_list
 from langfuse_aio.domain.trace_views import trace_with_details
 from langfuse_aio.storage.clickhouse import trace_detail_queries, trace_queries, trace_user_queries
 from langfuse_aio.storage.clickhouse.base import Row
+from langfuse_aio.storage.clickhouse.read_index_state import TRACE_USER_INDEX
 from langfuse_aio.storage.postgres.prices import ModelPrices, prices_for_models
 from langfuse_aio.web.auth import authenticate, resources
-from langfuse_aio.web.read_cache import day_cache
+from langfuse_aio.web.read_cache import day_cache, read_cache, read_indexes
 
 bp = Blueprint("traces", __name__)
 
@@ -28,15 +29,16 @@ async def list_traces() -> Response:
     scope = await authenticate()
     query = parse_trace_list(request.args)
     ch = resources().clickhouse
-    if trace_user_queries.applies(query.filter, query.order):
+    indexes = await read_indexes().complete(ch)  # before their backfill ends, the tables answer
+    if trace_user_queries.applies(query.filter, query.order) and TRACE_USER_INDEX in indexes:
         rows, total = await trace_user_queries.list_by_user(
             ch, query.filter, query.order, query.page, scope.project_id, cache=day_cache()
         )
     else:
         rows, total = await trace_queries.list_page_with_total(
-            ch, query.filter, query.order, query.page, scope.project_id, days_cache=day_cache()
+            ch, query.filter, query.order, query.page, scope.project_id, cache=read_cache(), days_cache=day_cache()
         )
-    summaries = await trace_detail_queries.trace_summaries(ch, scope.project_id, rows)
+    summaries = await trace_detail_queries.trace_summaries(ch, scope.project_id, rows, indexes=indexes)
     data = [trace_with_details(row, summaries.get(str(row["id"]))) for row in rows]
     return jsonify({"data": data, "meta": query.page.meta(total)})
 

@@ -27,6 +27,7 @@ COST, TRACES, OBSERVATIONS, SCORES = (
     "20241024_1737_migrate_observations_from_pg_to_ch",
     "20241024_1738_migrate_scores_from_pg_to_ch",
 )
+READ_INDEXES = "20261205_read_index_backfill"  # ours, in langfuse_aio_background_migrations
 
 
 @pytest.fixture
@@ -77,6 +78,8 @@ def test_status_shows_each_migration_and_the_overall_state(seeded: str, tmp_path
     assert "  failed reason: Memory limit exceeded" in lines
     assert f"{SCORES}  queued" in lines
     assert done.stdout.index(COST) < done.stdout.index(TRACES) < done.stdout.index(OBSERVATIONS)
+    assert "langfuse-aio background jobs: ACTIVE" in lines  # our own table, after Langfuse's
+    assert f"{READ_INDEXES}  queued" in lines
 
 
 def test_retry_rearms_a_failed_one_and_status_shows_it_queued(seeded: str, tmp_path: Path) -> None:
@@ -122,8 +125,9 @@ def test_server_runs_the_seeded_migrations_then_status_reports_finished(tmp_path
             events = [json.loads(line) for line in server.log.read_text().splitlines() if line.startswith("{")]
             return [e["name"] for e in events if e.get("event") == "background_migration_finished"]
 
-        names = eventually_sync(finished, lambda found: len(found) == 4, timeout=60)
-        assert names == [COST, TRACES, OBSERVATIONS, SCORES]
+        names = eventually_sync(finished, lambda found: len(found) == 5, timeout=60)
+        assert [n for n in names if n != READ_INDEXES] == [COST, TRACES, OBSERVATIONS, SCORES]
+        assert READ_INDEXES in names  # a fresh ClickHouse: its indexes are complete, the job ends at once
         code, seconds, _ = server.stop()
         assert code == 0 and seconds < 10
 
@@ -133,6 +137,8 @@ def test_server_runs_the_seeded_migrations_then_status_reports_finished(tmp_path
                               capture_output=True, text=True, timeout=60, check=False)
         assert done.returncode == 0, done.stderr
         assert done.stdout.splitlines()[0] == "background migrations: FINISHED"
+        assert "langfuse-aio background jobs: FINISHED" in done.stdout.splitlines()
+        assert f"{READ_INDEXES}  finished" in done.stdout.splitlines()
         assert processes_using(data_dir) == [], "the CLI left its embedded Postgres running"
     finally:
         kill_leftovers(data_dir)

@@ -247,12 +247,15 @@ EXPECTED_INDEXES: dict[str, set[str]] = {
     },
     "score_configs": {"score_configs_pkey", "score_configs_id_project_id_key", "score_configs_project_id_idx"},
     "langfuse_aio_migrations": {"langfuse_aio_migrations_pkey"},
+    "langfuse_aio_background_migrations": {
+        "langfuse_aio_background_migrations_pkey", "langfuse_aio_background_migrations_name_key",
+    },
     "langfuse_aio_ingestion_errors": {
         "langfuse_aio_ingestion_errors_pkey", "langfuse_aio_ingestion_errors_project_id_created_at_idx",
     },
 }
 # langfuse-aio's own tables: the only tables we ever add to a Langfuse database.
-OUR_TABLES = {"langfuse_aio_migrations", "langfuse_aio_ingestion_errors"}
+OUR_TABLES = {"langfuse_aio_migrations", "langfuse_aio_ingestion_errors", "langfuse_aio_background_migrations"}
 # Langfuse's pricing tiers (0008), added to a v2 database as current Langfuse adds them: one new table,
 # one new column, and the prices unique index widened to (model_id, usage_type, pricing_tier_id).
 PRICING_TIER_TABLES = {"pricing_tiers", "prices"}
@@ -468,7 +471,7 @@ async def fetch(url: str, query: str, *params: Any) -> list[tuple[Any, ...]]:
 
 
 async def test_empty_database_gets_the_langfuse_schema(empty_db: str) -> None:
-    assert await migrate(empty_db) == ALL_VERSIONS == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert await migrate(empty_db) == ALL_VERSIONS == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
     async with await psycopg.AsyncConnection.connect(empty_db) as conn:
         cat = await catalog(conn)
@@ -524,7 +527,12 @@ async def test_empty_database_gets_the_langfuse_schema(empty_db: str) -> None:
         (6, "ingestion_errors"),
         (7, "score_configs"),
         (8, "pricing_tiers"),
+        (9, "langfuse_aio_background_migrations"),
     ]
+    assert columns["langfuse_aio_background_migrations"] == EXPECTED_COLUMNS["background_migrations"]
+    assert await fetch(empty_db, "SELECT name, script, args::text, state::text, finished_at"
+                                 " FROM langfuse_aio_background_migrations") == [
+        ("20261205_read_index_backfill", "backfillReadIndexes", "{}", "{}", None)]
 
 
 async def test_second_run_applies_nothing_and_changes_nothing(empty_db: str) -> None:

@@ -187,7 +187,7 @@ async def test_newer_deleted_rows_do_not_hide_older_live_ones(
         ({"page": "x"}, "page"),
         ({"fromStartTime": "yesterday"}, "fromStartTime"),
         ({"toStartTime": "2024-13-01T00:00:00Z"}, "toStartTime"),
-        ({"filter": "[]"}, "filter"),
+        ({"filter": "[{}]"}, "filter"),
     ],
 )
 async def test_bad_v1_parameters_are_400_naming_them(

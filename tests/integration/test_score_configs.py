@@ -1,4 +1,4 @@
-"""POST/GET /api/public/score-configs, GET /score-configs/{id}, and configs applied by the worker."""
+"""POST/GET /api/public/score-configs, GET/PATCH /score-configs/{id}, and configs applied by the worker."""
 
 from __future__ import annotations
 
@@ -127,11 +127,139 @@ async def test_another_projects_key_sees_no_config(client: Client, project: Test
     assert (await (await client.get(PATH, headers=other_project.basic)).get_json())["data"] == []
 
 
-@pytest.mark.parametrize(("method", "path"), [("GET", PATH), ("POST", PATH), ("GET", f"{PATH}/x")])
+@pytest.mark.parametrize(("method", "path"),
+                         [("GET", PATH), ("POST", PATH), ("GET", f"{PATH}/x"), ("PATCH", f"{PATH}/x")])
 async def test_bearer_public_key_is_401(client: Client, project: TestProject, method: str, path: str) -> None:
     response = await client.open(path, method=method, headers=project.bearer,
-                                 json={"name": "n", "dataType": "BOOLEAN"} if method == "POST" else None)
+                                 json={"name": "n", "dataType": "BOOLEAN"} if method != "GET" else None)
     assert response.status_code == 401
+
+
+# --- PATCH /score-configs/{id} ----------------------------------------------------------------------
+
+
+async def patch(client: Client, project: TestProject, config_id: str, body: Any) -> tuple[int, Any]:
+    response = await client.patch(f"{PATH}/{config_id}", json=body, headers=project.basic)
+    return response.status_code, await response.get_json()
+
+
+async def patched(client: Client, project: TestProject, config_id: str, body: Any) -> dict[str, Any]:
+    status, config = await patch(client, project, config_id, body)
+    assert status == 200, config
+    assert_valid_response(config, f"{PATH}/{{configId}}", "patch", spec=CURRENT)
+    response = await client.get(f"{PATH}/{config_id}", headers=project.basic)
+    assert await response.get_json() == config  # what PATCH answers is what is stored
+    return config
+
+
+NUMERIC_BODY = {"name": "accuracy", "dataType": "NUMERIC", "minValue": 0, "maxValue": 1, "description": "d"}
+CATEGORICAL_BODY = {"name": "tone", "dataType": "CATEGORICAL",
+                    "categories": [{"label": "rude", "value": 0}, {"label": "polite", "value": 1}]}
+
+
+async def test_patch_changes_each_allowed_field_and_keeps_the_rest(client: Client, project: TestProject) -> None:
+    numeric = await created(client, project, NUMERIC_BODY)
+    renamed = await patched(client, project, numeric["id"], {"name": "precision"})
+    assert renamed["name"] == "precision"
+    assert {k: renamed[k] for k in ("minValue", "maxValue", "description", "isArchived", "dataType")} == {
+        "minValue": 0, "maxValue": 1, "description": "d", "isArchived": False, "dataType": "NUMERIC"}
+    assert renamed["createdAt"] == numeric["createdAt"] and renamed["updatedAt"] >= numeric["updatedAt"]
+
+    bounds = await patched(client, project, numeric["id"], {"minValue": -5, "maxValue": 10.5})
+    assert (bounds["minValue"], bounds["maxValue"]) == (-5, 10.5)
+    cleared = await patched(client, project, numeric["id"], {"maxValue": None, "description": None})
+    assert (cleared["minValue"], cleared["maxValue"], cleared["description"]) == (-5, None, None)
+    described = await patched(client, project, numeric["id"], {"description": "new words", "unknown": 1})
+    assert described["description"] == "new words" and described["name"] == "precision"
+    archived = await patched(client, project, numeric["id"], {"isArchived": True})
+    assert archived["isArchived"] is True
+    assert (await patched(client, project, numeric["id"], {"isArchived": False}))["isArchived"] is False
+
+    categorical = await created(client, project, CATEGORICAL_BODY)
+    three = [{"label": "rude", "value": 0}, {"label": "neutral", "value": 0.5}, {"label": "polite", "value": 1}]
+    assert (await patched(client, project, categorical["id"], {"categories": three}))["categories"] == three
+
+    boolean = await created(client, project, {"name": "correct", "dataType": "BOOLEAN"})
+    same = await patched(client, project, boolean["id"], {"categories": boolean["categories"], "name": "right"})
+    assert same["categories"] == boolean["categories"] and same["name"] == "right"
+
+
+@pytest.mark.parametrize(
+    ("base", "body", "path"),
+    [
+        (NUMERIC_BODY, {}, []),
+        (NUMERIC_BODY, {"unknown": 1}, []),
+        (NUMERIC_BODY, [], []),
+        (NUMERIC_BODY, {"name": ""}, ["name"]),
+        (NUMERIC_BODY, {"name": "x" * 36}, ["name"]),
+        (NUMERIC_BODY, {"name": None}, ["name"]),
+        (NUMERIC_BODY, {"isArchived": "yes"}, ["isArchived"]),
+        (NUMERIC_BODY, {"isArchived": None}, ["isArchived"]),
+        (NUMERIC_BODY, {"description": 5}, ["description"]),
+        (NUMERIC_BODY, {"minValue": "low"}, ["minValue"]),
+        (NUMERIC_BODY, {"maxValue": 0}, ["maxValue"]),  # not above the stored minValue 0
+        (NUMERIC_BODY, {"minValue": 1}, ["minValue"]),  # not below the stored maxValue 1
+        (NUMERIC_BODY, {"categories": [{"label": "a", "value": 1}]}, ["categories"]),
+        (CATEGORICAL_BODY, {"maxValue": 3}, ["maxValue"]),
+        (CATEGORICAL_BODY, {"categories": []}, ["categories"]),
+        (CATEGORICAL_BODY, {"categories": None}, ["categories"]),
+        (CATEGORICAL_BODY, {"categories": [{"label": "a", "value": 1}, {"label": "a", "value": 2}]}, ["categories"]),
+        (CATEGORICAL_BODY, {"categories": [{"label": "a", "value": "1"}]}, ["categories", 0, "value"]),
+        ({"name": "b", "dataType": "BOOLEAN"}, {"categories": [{"label": "yes", "value": 1}]}, ["categories"]),
+        ({"name": "b", "dataType": "BOOLEAN"}, {"minValue": 0}, ["minValue"]),
+    ],
+    ids=["empty", "only-unknown-keys", "not-an-object", "empty-name", "long-name", "null-name", "archived-string",
+         "archived-null", "description-number", "min-string", "max-not-above-stored-min", "min-not-below-stored-max",
+         "numeric-categories", "categorical-bounds", "empty-categories", "null-categories", "duplicate-labels",
+         "string-category-value", "boolean-categories", "boolean-bounds"],
+)
+async def test_patch_invalid_bodies_are_400_naming_the_field_and_change_nothing(
+    client: Client, project: TestProject, base: dict[str, Any], body: Any, path: list[Any]
+) -> None:
+    config = await created(client, project, base)
+    status, answer = await patch(client, project, config["id"], body)
+    assert status == 400, answer
+    assert answer["error"][0]["path"] == path
+    assert await (await client.get(f"{PATH}/{config['id']}", headers=project.basic)).get_json() == config
+
+
+async def test_patch_of_a_missing_or_foreign_config_is_404(client: Client, project: TestProject,
+                                                           other_project: TestProject) -> None:
+    config = await created(client, project, NUMERIC_BODY)
+    status, answer = await patch(client, other_project, config["id"], {"name": "stolen", "isArchived": True})
+    assert status == 404 and answer["message"] == "Score config not found within authorized project"
+    assert (await patch(client, project, "no-such-config", {"name": "x"}))[0] == 404
+    assert await (await client.get(f"{PATH}/{config['id']}", headers=project.basic)).get_json() == config
+
+
+async def test_patch_can_repair_a_corrupted_config(client: Client, project: TestProject, resources: Resources) -> None:
+    async with resources.pg.connection() as conn:
+        await conn.execute(
+            "INSERT INTO score_configs (id, project_id, name, data_type, categories) "
+            "VALUES ('broken-config', %s, 'broken', 'CATEGORICAL', NULL)", (project.id,))
+    status, answer = await patch(client, project, "broken-config", {"description": "still broken"})
+    assert status == 400 and "categories" in answer["error"][0]["message"]
+    repaired = await patched(client, project, "broken-config", {"categories": [{"label": "ok", "value": 1}]})
+    assert repaired["categories"] == [{"label": "ok", "value": 1}] and repaired["description"] is None
+
+
+async def test_archiving_by_patch_makes_the_worker_reject_new_scores(
+    client: Client, project: TestProject, worker: Worker, resources: Resources
+) -> None:
+    config = await created(client, project, {"name": "retired", "dataType": "NUMERIC"})
+    await patched(client, project, config["id"], {"isArchived": True})
+    await ingest(client, project, [
+        score_event("a1", {"id": "on-archived", "traceId": "t", "name": "s", "value": 1, "configId": config["id"]}),
+    ])
+
+    async def recorded() -> str | None:
+        async with resources.pg.connection() as conn:
+            cur = await conn.execute("SELECT reason FROM langfuse_aio_ingestion_errors "
+                                     "WHERE project_id = %s AND entity_id = 'on-archived'", (project.id,))
+            found = await cur.fetchone()
+        return None if found is None else str(found[0])
+
+    assert await eventually(recorded, what="the archived-config violation") == MSG_ARCHIVED
 
 
 # --- configs applied by the worker -----------------------------------------------------------------

@@ -4,6 +4,7 @@ import re
 
 import pytest
 
+from langfuse_aio.migrations.background.read_index_plan import SOURCES
 from langfuse_aio.migrations.clickhouse_apply import (
     MIGRATIONS_PACKAGE,
     RECORD_DDL,
@@ -15,7 +16,7 @@ from langfuse_aio.migrations.loader import load_migrations, split_statements
 _TABLE_STATEMENT = re.compile(
     r"^(?:CREATE TABLE IF NOT EXISTS|ALTER TABLE|CREATE MATERIALIZED VIEW IF NOT EXISTS) (\w+) (.*)", re.DOTALL
 )
-_BACKFILL = "INSERT INTO "  # 0007 fills its new tables: data, run on one node, replication copies it
+_STATE = "INSERT INTO langfuse_aio_read_index_state "  # 0008's three state rows: data, run on one node
 
 
 def _statements(cluster: str | None) -> list[str]:
@@ -32,16 +33,17 @@ def test_loader_finds_every_clickhouse_migration() -> None:
         (4, "environment"),
         (5, "scores_session_metadata"),
         (6, "observations_trace_id_index"),
-        (7, "read_indexes"),
+        (7, "read_index_tables"),
+        (8, "read_index_state"),
     ]
-    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3, 2, 3, 9]
+    assert [len(split_statements(m.sql)) for m in migrations] == [1, 1, 1, 3, 2, 3, 6, 2]
 
 
 def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_every_engine() -> None:
     statements = _statements("lf_cluster")
-    assert len(statements) == 21
+    assert len(statements) == 20
     for statement in statements:
-        if statement.startswith(_BACKFILL):
+        if statement.startswith(_STATE):
             assert "ON CLUSTER" not in statement and "{" not in statement
             continue
         match = _TABLE_STATEMENT.match(statement)
@@ -57,15 +59,15 @@ def test_clustered_variant_puts_on_cluster_after_every_table_and_replicates_ever
 
 def test_unclustered_variant_has_no_cluster_and_no_replication() -> None:
     statements = _statements(None)
-    assert len(statements) == 21
+    assert len(statements) == 20
     engines = []
     for statement in statements:
-        assert _TABLE_STATEMENT.match(statement) is not None or statement.startswith(_BACKFILL), statement
+        assert _TABLE_STATEMENT.match(statement) is not None or statement.startswith(_STATE), statement
         assert "ON CLUSTER" not in statement
         assert "Replicated" not in statement
         assert "{" not in statement
         engines += re.findall(r"ENGINE = (\w+)\(?", statement)
-    assert engines == ["ReplacingMergeTree"] * 6 + ["MergeTree"]
+    assert engines == ["ReplacingMergeTree"] * 6 + ["MergeTree"] * 2
 
 
 def test_tables_keep_langfuse_keys_and_leave_out_the_dropped_index() -> None:
@@ -86,3 +88,24 @@ def test_cluster_names_are_quoted_and_bad_templates_refused() -> None:
         render("CREATE TABLE t {cluster} (a UInt8)", cluster=None)
     with pytest.raises(ClickHouseTemplateError):
         render("SELECT 1", cluster=" ")
+
+
+def test_migrations_copy_no_table_the_read_index_backfill_does_it() -> None:
+    """Start-up must not scan traces, observations or scores: the one INSERT writes 0008's state rows,
+    reading at most one row of each table; the rows before 0007 are the background job's."""
+    inserts = [st for st in _statements(None) if "INSERT" in st]
+    assert len(inserts) == 1 and inserts[0].startswith(_STATE)
+    for table in ("traces", "observations", "scores"):
+        assert f"(SELECT 1 FROM {table} LIMIT 1)" in inserts[0]
+    assert sorted(re.findall(r"FROM (\w+)", inserts[0])) == [  # and our record of applied migrations
+        "langfuse_aio_schema_migrations", "observations", "scores", "traces"]
+
+
+def test_the_backfill_selects_what_each_materialized_view_selects() -> None:
+    views = {}
+    for statement in _statements(None):
+        match = re.match(r"CREATE MATERIALIZED VIEW IF NOT EXISTS (\w+)_mv\s+TO (\w+) AS\s+(.*)", statement, re.DOTALL)
+        if match is not None:
+            assert match.group(1) == match.group(2)
+            views[match.group(1)] = " ".join(match.group(3).split())
+    assert views == {source.index: source.view_select for source in SOURCES}

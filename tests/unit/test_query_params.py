@@ -149,7 +149,7 @@ def test_trace_list_query() -> None:
     assert query.filter.environments == ("prod", "dev")
     assert query.filter.from_timestamp == datetime(2024, 11, 5, tzinfo=UTC)
     assert query.order == OrderBy("name", False) and query.page == Page(2, 10)
-    assert rejected(parse_trace_list, args(filter="[]")).name == "filter"
+    assert rejected(parse_trace_list, args(filter="[{}]")).name == "filter"
 
 
 def test_daily_metrics_query_reads_trace_name() -> None:

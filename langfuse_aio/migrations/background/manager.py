@@ -1,5 +1,8 @@
 """Runs the `background_migrations` rows one at a time, in name order, under Langfuse's lock protocol.
 
+The same manager runs our own jobs from `langfuse_aio_background_migrations` (`table=`), a table of
+the same shape that Langfuse never reads, under the same protocol, independently of Langfuse's rows.
+
 One manager per process, with its own random worker id. A loop (`run_until_idle`):
 1. In one Serializable transaction, select the first row that is neither finished nor failed, by name.
    None → stop. Its `locked_at` newer than `stale_seconds` → stop: another worker runs it (the head
@@ -36,7 +39,7 @@ import structlog
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from langfuse_aio.migrations.background.admin import COLUMNS
+from langfuse_aio.migrations.background.admin import COLUMNS, LANGFUSE_TABLE, checked_table
 from langfuse_aio.migrations.background.contract import BackgroundMigration
 from langfuse_aio.migrations.background.state_store import PostgresStateStore
 from langfuse_aio.migrations.background.status import MigrationRow, progress, state_suffix
@@ -46,19 +49,35 @@ log = structlog.get_logger(__name__)
 MigrationFactory = Callable[[], Mapping[str, BackgroundMigration]]  # script name -> implementation
 
 _NOW = "(now() AT TIME ZONE 'UTC')"
-_SELECT_HEAD = (
-    f"SELECT {COLUMNS}, (locked_at IS NOT NULL AND locked_at > {_NOW} - make_interval(secs => %s)) AS fresh "
-    "FROM background_migrations WHERE finished_at IS NULL AND failed_at IS NULL ORDER BY name LIMIT 1"
-)
-_TAKE = f"UPDATE background_migrations SET worker_id = %s, locked_at = {_NOW} WHERE id = %s"
 _OURS_AND_OPEN = "id = %s AND worker_id = %s AND finished_at IS NULL AND failed_at IS NULL"
-_HEARTBEAT = f"UPDATE background_migrations SET locked_at = {_NOW} WHERE {_OURS_AND_OPEN} RETURNING state"
-_RELEASE = f"UPDATE background_migrations SET locked_at = NULL WHERE {_OURS_AND_OPEN}"
-_FINISH = f"UPDATE background_migrations SET finished_at = {_NOW}, locked_at = NULL WHERE id = %s AND worker_id = %s"
-_FAIL = (
-    f"UPDATE background_migrations SET failed_at = {_NOW}, failed_reason = %s, locked_at = NULL "
-    "WHERE id = %s AND worker_id = %s"
-)
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The protocol's statements on one table (`background_migrations`, or our own of the same shape)."""
+
+    select_head: str
+    take: str
+    heartbeat: str
+    release: str
+    finish: str
+    fail: str
+
+    @classmethod
+    def on(cls, table: str) -> _Statements:
+        t = checked_table(table)
+        return cls(
+            select_head=(
+                f"SELECT {COLUMNS}, (locked_at IS NOT NULL AND locked_at > {_NOW} - make_interval(secs => %s))"
+                f" AS fresh FROM {t} WHERE finished_at IS NULL AND failed_at IS NULL ORDER BY name LIMIT 1"
+            ),
+            take=f"UPDATE {t} SET worker_id = %s, locked_at = {_NOW} WHERE id = %s",
+            heartbeat=f"UPDATE {t} SET locked_at = {_NOW} WHERE {_OURS_AND_OPEN} RETURNING state",
+            release=f"UPDATE {t} SET locked_at = NULL WHERE {_OURS_AND_OPEN}",
+            finish=f"UPDATE {t} SET finished_at = {_NOW}, locked_at = NULL WHERE id = %s AND worker_id = %s",
+            fail=(f"UPDATE {t} SET failed_at = {_NOW}, failed_reason = %s, locked_at = NULL"
+                  " WHERE id = %s AND worker_id = %s"),
+        )
 
 
 @dataclass
@@ -81,8 +100,11 @@ class BackgroundMigrationManager:
         heartbeat_seconds: float = 15.0,
         stale_seconds: float = 60.0,
         take_attempts: int = 20,
+        table: str = LANGFUSE_TABLE,
     ) -> None:
         self._pg = pg
+        self.table = table
+        self._sql = _Statements.on(table)
         self._migrations = migrations
         self.worker_id = worker_id or str(uuid.uuid4())
         self.heartbeat_seconds = heartbeat_seconds
@@ -172,7 +194,7 @@ class BackgroundMigrationManager:
         async with self._pg.connection(timeout=5) as conn, conn.transaction():
             await conn.execute("SET TRANSACTION ISOLATION LEVEL SERIALIZABLE")
             cur = conn.cursor(row_factory=dict_row)
-            await cur.execute(_SELECT_HEAD, (self.stale_seconds,))
+            await cur.execute(self._sql.select_head, (self.stale_seconds,))
             head = await cur.fetchone()
             say = log.info if self._quiet_checks == 0 else log.debug  # the per-minute checks stay quiet
             if head is None:
@@ -186,7 +208,7 @@ class BackgroundMigrationManager:
                     locked_at=row.locked_at.isoformat() if row.locked_at else None, worker_id=self.worker_id)
                 self._quiet_checks += 1
                 return None
-            await cur.execute(_TAKE, (self.worker_id, row.id))
+            await cur.execute(self._sql.take, (self.worker_id, row.id))
         if row.worker_id is not None and row.locked_at is not None and row.worker_id != self.worker_id:
             log.warning("background_migration_stale_lock_taken", name=row.name, previous_worker=row.worker_id,
                         locked_at=row.locked_at.isoformat(), worker_id=self.worker_id)
@@ -217,10 +239,10 @@ class BackgroundMigrationManager:
             await self._release(row)
             log.info("background_migration_aborted", name=row.name, seconds=seconds, worker_id=self.worker_id)
         elif outcome == "finished":
-            await self._update(_FINISH, (row.id, self.worker_id))
+            await self._update(self._sql.finish, (row.id, self.worker_id))
             log.info("background_migration_finished", name=row.name, seconds=seconds, worker_id=self.worker_id)
         else:
-            await self._update(_FAIL, (reason, row.id, self.worker_id))
+            await self._update(self._sql.fail, (reason, row.id, self.worker_id))
             event = "background_migration_invalid" if outcome == "invalid" else "background_migration_failed"
             log.warning(event, name=row.name, reason=reason, seconds=seconds, worker_id=self.worker_id)
 
@@ -240,7 +262,7 @@ class BackgroundMigrationManager:
         log.info("background_migration_started", name=row.name, script=row.script, args=dict(row.args),
                  worker_id=self.worker_id)
         try:
-            await migration.run(row.args, PostgresStateStore(self._pg, row.id), abort)
+            await migration.run(row.args, PostgresStateStore(self._pg, row.id, self.table), abort)
         except Exception as exc:  # recorded as the row's failed_reason, and logged with its traceback
             if abort.is_set():
                 log.warning("background_migration_error_while_aborting", name=row.name, error=_message(exc))
@@ -254,7 +276,7 @@ class BackgroundMigrationManager:
         while True:
             try:
                 async with self._pg.connection(timeout=5) as conn:
-                    cur = await conn.execute(_HEARTBEAT, (row.id, self.worker_id))
+                    cur = await conn.execute(self._sql.heartbeat, (row.id, self.worker_id))
                     beat = await cur.fetchone()
             except psycopg.Error as exc:  # a Postgres blip: keep running, the next beat may get through
                 log.warning("background_migration_heartbeat_failed", name=row.name, error=str(exc))
@@ -284,7 +306,7 @@ class BackgroundMigrationManager:
         return now, p.rows_done
 
     async def _release(self, row: MigrationRow) -> None:
-        await self._update(_RELEASE, (row.id, self.worker_id))
+        await self._update(self._sql.release, (row.id, self.worker_id))
 
     async def _update(self, statement: str, params: tuple[Any, ...]) -> None:
         async with self._pg.connection(timeout=5) as conn:

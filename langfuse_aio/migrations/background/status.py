@@ -156,9 +156,10 @@ def render_row(row: MigrationRow, now: datetime, stale_seconds: float = DEFAULT_
     return lines
 
 
-def render(rows: Sequence[MigrationRow], now: datetime, stale_seconds: float = DEFAULT_STALE_SECONDS) -> str:
-    """The whole report: the overall line, then one block per row in run order (by name)."""
-    lines = [f"background migrations: {overall_status(rows)}"]
+def render(rows: Sequence[MigrationRow], now: datetime, stale_seconds: float = DEFAULT_STALE_SECONDS,
+           *, title: str = "background migrations") -> str:
+    """The whole report of one table: the overall line, then one block per row in run order (by name)."""
+    lines = [f"{title}: {overall_status(rows)}"]
     for row in rows:
         lines.append("")
         lines.extend(render_row(row, now, stale_seconds))

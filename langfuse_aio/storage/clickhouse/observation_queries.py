@@ -26,7 +26,9 @@ One trace. Every version of an observation carries its trace id (it never change
 and tombstones copy it), so a filter naming a trace deduplicates that trace's rows only, which the
 trace_id index finds: page and count come from one read of them (`_trace_page`).
 
-The `userId`/`sessionId` filters select trace ids through the traces' latest versions.
+The `userId`/`sessionId` filters select trace ids through the traces' latest versions, and so do
+the structured `filter`'s conditions on trace columns; its other conditions join P directly
+(`observation_filter_sql`), the columns they read carried through deduplication (`Predicate.columns`).
 SQL text comes only from constants here; every value is a bound parameter.
 """
 
@@ -39,6 +41,11 @@ from typing import Any
 
 from langfuse_aio.domain.observation_filters import ObservationFilter
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
+from langfuse_aio.storage.clickhouse.observation_filter_sql import (
+    is_trace_column,
+    observation_condition,
+    trace_side_condition,
+)
 from langfuse_aio.storage.clickhouse.read_cache import ReadCache
 from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
 
@@ -50,11 +57,7 @@ _ORDER = "ORDER BY start_time DESC, id DESC"
 _KEY_COLUMNS = (
     "id, start_time, event_ts, is_deleted, trace_id, type, name, parent_observation_id, version, level, environment"
 )
-_IN_TRACES = (
-    "trace_id IN (SELECT id FROM (SELECT id, user_id, session_id, is_deleted FROM traces"
-    " WHERE project_id = {project_id:String} AND id IN (SELECT id FROM traces"
-    " WHERE project_id = {project_id:String} AND %(t)s) " + _LATEST + ") WHERE is_deleted = 0 AND %(t)s)"
-)
+_KEY_COLUMN_SET = frozenset(c.strip() for c in _KEY_COLUMNS.split(","))
 _OF_TRACE = " AND trace_id = {trace_id:String}"
 _AFTER_CURSOR = (
     "start_time <= {cursor_start:DateTime64(3)}"
@@ -71,7 +74,8 @@ class Predicate:
     conditions: tuple[str, ...]
     params: dict[str, Any]
     trace_id: str | None = None  # the filter names one trace
-    reads_traces: bool = False  # a condition reads the traces table (userId, sessionId)
+    reads_traces: bool = False  # a condition reads the traces table (userId, sessionId, trace columns)
+    columns: tuple[str, ...] = ()  # columns the conditions read besides `_KEY_COLUMNS`
 
     @property
     def project_id(self) -> str:
@@ -85,6 +89,17 @@ class Predicate:
     @property
     def sql(self) -> str:
         return "".join(f" AND {c}" for c in self.conditions)
+
+
+def _in_traces(conditions: list[str], columns: list[str]) -> str:
+    """The observation's trace's latest live version satisfies all `conditions` (on `columns`)."""
+    where = " AND ".join(conditions)
+    read = ", ".join(dict.fromkeys(["id", *columns, "is_deleted"]))
+    return (
+        f"trace_id IN (SELECT id FROM (SELECT {read} FROM traces WHERE project_id = {{project_id:String}}"
+        f" AND id IN (SELECT id FROM traces WHERE project_id = {{project_id:String}} AND {where}) {_LATEST})"
+        f" WHERE is_deleted = 0 AND {where})"
+    )
 
 
 def predicate(project_id: str, flt: ObservationFilter, *, after: tuple[datetime, str] | None = None) -> Predicate:
@@ -114,25 +129,41 @@ def predicate(project_id: str, flt: ObservationFilter, *, after: tuple[datetime,
     if flt.to_start_time is not None:
         conds.append("start_time < {to_start_time:DateTime64(3)}")
         params["to_start_time"] = flt.to_start_time
-    trace_conds = []
+    trace_conds: list[str] = []
+    trace_columns: list[str] = []
+    columns: list[str] = []
     if flt.user_id is not None:
         trace_conds.append("user_id = {user_id:String}")
+        trace_columns.append("user_id")
         params["user_id"] = flt.user_id
     if flt.session_id is not None:
         trace_conds.append("session_id = {session_id:String}")
+        trace_columns.append("session_id")
         params["session_id"] = flt.session_id
+    for condition in flt.conditions:
+        if is_trace_column(condition):
+            sql, reads = trace_side_condition(condition)
+            trace_conds.append(sql.text)
+            trace_columns.extend(reads)
+        else:
+            sql, reads = observation_condition(condition)
+            conds.append(sql.text)
+            columns.extend(reads)
+        params.update(sql.params)
     if trace_conds:
-        conds.append(_IN_TRACES % {"t": " AND ".join(trace_conds)})
+        conds.append(_in_traces(trace_conds, trace_columns))
     if after is not None:
         conds.append(_AFTER_CURSOR)
         params["cursor_start"], params["cursor_id"] = after
-    return Predicate(tuple(conds), params, flt.trace_id or None, bool(trace_conds))
+    extra = tuple(c for c in dict.fromkeys(columns) if c not in _KEY_COLUMN_SET)
+    return Predicate(tuple(conds), params, flt.trace_id or None, bool(trace_conds), extra)
 
 
 def _latest_sql(p: Predicate, candidates: str) -> str:
     """Latest live versions of the candidate ids that satisfy P (their sorting-key columns only)."""
+    read = ", ".join((_KEY_COLUMNS, *p.columns))
     return (
-        f"SELECT id, start_time, type FROM (SELECT {_KEY_COLUMNS} FROM observations"
+        f"SELECT id, start_time, type FROM (SELECT {read} FROM observations"
         f" WHERE project_id = {{project_id:String}}{candidates} {_LATEST}) WHERE is_deleted = 0{p.sql}"
     )
 

@@ -1,7 +1,8 @@
 """Reads around single traces: the list page's per-trace figures, one trace in full, a session's traces.
 
 Observations and scores of a list page are aggregated for the page's trace ids only, one query each
-(observations from their per-trace index, `observation_trace_index`).
+(from their per-trace indexes `observation_trace_index` and `score_trace_index` once those are
+complete, see `read_index_state`; from the tables themselves before).
 Everything here keeps Langfuse's window between a trace and its observations and scores (see
 `get_trace_detail`). All values are bound parameters.
 """
@@ -16,6 +17,7 @@ from decimal import Decimal
 from langfuse_aio.domain.trace_filters import TraceFilter
 from langfuse_aio.domain.trace_views import TraceSummary
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
+from langfuse_aio.storage.clickhouse.read_index_state import OBSERVATION_TRACE_INDEX, SCORE_TRACE_INDEX
 from langfuse_aio.storage.clickhouse.trace_queries import TRACE_WINDOW, latest_sql, predicate
 
 _LATEST = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
@@ -32,15 +34,33 @@ _SCORES_SQL = (  # the same from score_trace_index; `renderable` as the list kee
     "SELECT trace_id, id, timestamp, renderable, event_ts, is_deleted FROM score_trace_index"
     " WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
 )
+# The same rows from the tables, while an index is not complete (as the list read before 0007:
+# versions from one hour before the page's earliest trace on, which lets the sort keys skip days).
+_TABLE_OBSERVATIONS_SQL = (
+    "SELECT trace_id, id, start_time, end_time, ifNull(total_cost, cost_details['total']) AS cost, event_ts,"
+    " is_deleted FROM observations WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
+    " AND start_time >= {lower:DateTime64(3)}"
+)
+_TABLE_SCORES_SQL = (
+    "SELECT trace_id, id, timestamp, (data_type IN ('NUMERIC', 'CATEGORICAL', 'BOOLEAN') AND isFinite(value)"
+    " AND (data_type != 'CATEGORICAL' OR string_value IS NOT NULL)) AS renderable, event_ts, is_deleted FROM scores"
+    " WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
+    " AND timestamp >= {lower:DateTime64(3)}"
+)
 
 
-async def trace_summaries(ch: ClickHouse, project_id: str, traces: Sequence[Row]) -> dict[str, TraceSummary]:
-    """Observation and score figures of each trace (Langfuse's one-hour window before the trace)."""
+async def trace_summaries(
+    ch: ClickHouse, project_id: str, traces: Sequence[Row], *, indexes: frozenset[str]
+) -> dict[str, TraceSummary]:
+    """Observation and score figures of each trace (Langfuse's one-hour window before the trace),
+    through the read indexes named in `indexes` (the complete ones), else from the tables."""
     if not traces:
         return {}
-    params = {"project_id": project_id, "trace_ids": [str(t["id"]) for t in traces]}
+    params = {"project_id": project_id, "trace_ids": [str(t["id"]) for t in traces],
+              "lower": min(t["timestamp"] for t in traces) - TRACE_WINDOW}
     versions, score_versions = await asyncio.gather(
-        ch.query(_OBSERVATIONS_SQL, params), ch.query(_SCORES_SQL, params))
+        ch.query(_OBSERVATIONS_SQL if OBSERVATION_TRACE_INDEX in indexes else _TABLE_OBSERVATIONS_SQL, params),
+        ch.query(_SCORES_SQL if SCORE_TRACE_INDEX in indexes else _TABLE_SCORES_SQL, params))
     lower = {str(t["id"]): t["timestamp"] - TRACE_WINDOW for t in traces}
     score_ids: dict[str, tuple[str, ...]] = {}
     for trace_id, rows in _by_trace(score_versions).items():

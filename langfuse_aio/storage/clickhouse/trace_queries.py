@@ -27,6 +27,10 @@ table are unchanged (exact, see `day_cache`): under live ingestion only today is
 (ClickHouse runs in UTC, as Langfuse requires: the cache's `toDate` days are UTC days.) With only a
 `ReadCache`, the counts are kept while the whole table is unchanged.
 
+The structured `filter`'s conditions join P (`trace_filter_sql`); those on figures over the trace's
+observations or scores read those tables too (`Predicate.tables`): their counts are then kept only
+while every table read is unchanged (`ReadCache`), not per day.
+
 SQL text comes only from constants here (order columns only from `TRACE_ORDER_COLUMNS`); every
 value is a bound parameter.
 """
@@ -43,6 +47,7 @@ from langfuse_aio.domain.trace_filters import TRACE_ORDER_COLUMNS, TraceFilter
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
 from langfuse_aio.storage.clickhouse.day_cache import DayCache
 from langfuse_aio.storage.clickhouse.read_cache import ReadCache
+from langfuse_aio.storage.clickhouse.trace_filter_sql import trace_condition
 
 TRACE_WINDOW = timedelta(hours=1)  # observations/scores up to this long before their trace's timestamp
 _LATEST = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
@@ -58,13 +63,15 @@ class Predicate:
     conditions: tuple[str, ...]
     params: dict[str, Any]
     columns: tuple[str, ...] = ()  # the columns the conditions read
+    tables: tuple[str, ...] = ("traces",)  # the tables the conditions read
 
     @property
     def sql(self) -> str:
         return "".join(f" AND {c}" for c in self.conditions)
 
     def also(self, condition: str, **params: Any) -> Predicate:
-        return Predicate(self.project_id, (*self.conditions, condition), {**self.params, **params}, self.columns)
+        return Predicate(self.project_id, (*self.conditions, condition), {**self.params, **params}, self.columns,
+                         self.tables)
 
 
 def ceil_millisecond(value: datetime) -> datetime:
@@ -105,7 +112,13 @@ def predicate(project_id: str, flt: TraceFilter) -> Predicate:
     if flt.to_timestamp is not None:
         conds.append(f"timestamp < {{to_timestamp:{_TS}}}")
         params["to_timestamp"] = ceil_millisecond(flt.to_timestamp)
-    return Predicate(project_id, tuple(conds), params, tuple(columns))
+    tables = ["traces"]
+    for condition in flt.conditions:
+        sql, reads = trace_condition(condition)
+        conds.append(sql.text)
+        params.update(sql.params)
+        tables.extend(t for t in reads if t not in tables)
+    return Predicate(project_id, tuple(conds), params, tuple(columns), tuple(tables))
 
 
 def _order_sql(order: OrderBy) -> str:
@@ -193,10 +206,10 @@ async def list_page_with_total(
     traces table is unchanged."""
     p = predicate(project_id, flt)
     key = ("trace-days", project_id, flt)
-    if days_cache is not None:
+    if days_cache is not None and p.tables == ("traces",):
         days = await cached_day_counts(ch, p, key, days_cache, flt)
-    else:
-        days = await _cached(ch, cache, key, lambda: day_counts(ch, p))
+    else:  # conditions on observations or scores: a day's count can change with another day's rows
+        days = await _cached(ch, cache, p.tables, key, lambda: day_counts(ch, p))
     total = sum(n for _, n in days)
     if page.offset >= total:
         return [], total
@@ -207,8 +220,10 @@ async def list_page_with_total(
     return rows, total
 
 
-async def _cached(ch: ClickHouse, cache: ReadCache | None, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+async def _cached(
+    ch: ClickHouse, cache: ReadCache | None, tables: tuple[str, ...], key: Hashable, compute: Callable[[], Awaitable[T]]
+) -> T:
     if cache is None:
         return await compute()
-    return await cache.get(ch, ("traces",), key, compute)
+    return await cache.get(ch, tables, key, compute)
 

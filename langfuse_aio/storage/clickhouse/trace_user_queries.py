@@ -1,5 +1,7 @@
 """The trace list filtered by userId (and optionally a time range), ordered by timestamp, from
-`trace_user_index` (migration 0007) instead of a FINAL over every trace of the project.
+`trace_user_index` (migration 0007) instead of a FINAL over every trace of the project. Only once
+the index is complete (`read_index_state`: its backfill of older rows has ended); before, the
+route reads `trace_queries`.
 
 The index holds `(project_id, user_id, day, id)` of every trace version with a user, fed by a
 materialized view on `traces`, deduplicated like `traces` (`FINAL`, `is_deleted`). For a trace
@@ -41,8 +43,9 @@ _ONLY_USER = TraceFilter()
 
 
 def applies(flt: TraceFilter, order: OrderBy) -> bool:
-    """The index answers a userId filter with at most a time range, ordered by timestamp."""
-    if flt.user_id is None or order.column != "timestamp":
+    """The index answers a userId filter with at most a time range (no structured `filter`), ordered by
+    timestamp."""
+    if flt.user_id is None or order.column != "timestamp" or flt.conditions:
         return False
     return (flt.name, flt.session_id, flt.version, flt.release, flt.tags, flt.environments) == (
         _ONLY_USER.name, _ONLY_USER.session_id, _ONLY_USER.version, _ONLY_USER.release, _ONLY_USER.tags,

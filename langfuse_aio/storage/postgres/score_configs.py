@@ -1,4 +1,4 @@
-"""Langfuse's Postgres `score_configs` table: create, read one, page through, look up many.
+"""Langfuse's Postgres `score_configs` table: create, read one, update one, page through, look up many.
 
 Rows come back as dicts keyed by column (`categories` decoded from JSONB; timestamps naive UTC, as
 Prisma writes them). Every query is scoped by project_id.
@@ -7,7 +7,7 @@ Prisma writes them). Every query is scoped by project_id.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,6 +30,11 @@ _INSERT = (
     f"RETURNING {_COLUMNS}"
 )
 _GET = f"SELECT {_COLUMNS} FROM score_configs WHERE project_id = %s AND id = %s"
+_GET_FOR_UPDATE = f"{_GET} FOR UPDATE"
+_UPDATE = (
+    "UPDATE score_configs SET updated_at = %s, name = %s, is_archived = %s, min_value = %s, max_value = %s, "
+    f"categories = %s, description = %s WHERE project_id = %s AND id = %s RETURNING {_COLUMNS}"
+)
 _MANY = f"SELECT {_COLUMNS} FROM score_configs WHERE project_id = %s AND id = ANY(%s)"
 _PAGE = (
     f"SELECT {_COLUMNS} FROM score_configs WHERE project_id = %s "
@@ -58,6 +63,25 @@ async def insert_config(pool: AsyncConnectionPool[Any], project_id: str, config:
 async def get_config(pool: AsyncConnectionPool[Any], project_id: str, config_id: str) -> Row | None:
     async with pool.connection() as conn:
         cur = await conn.cursor(row_factory=dict_row).execute(_GET, (project_id, config_id))
+        row: Row | None = await cur.fetchone()
+    return row
+
+
+async def update_config(
+    pool: AsyncConnectionPool[Any], project_id: str, config_id: str, change: Callable[[Row], Row]
+) -> Row | None:
+    """Apply `change` (stored row → row to store) to the project's config under a row lock, and return
+    the stored result; None when the project has no such config. An exception from `change` rolls back."""
+    async with pool.connection() as conn, conn.transaction():
+        cur = await conn.cursor(row_factory=dict_row).execute(_GET_FOR_UPDATE, (project_id, config_id))
+        current: Row | None = await cur.fetchone()
+        if current is None:
+            return None
+        new = change(current)
+        categories = None if new.get("categories") is None else Jsonb(list(new["categories"]))
+        params = (_now(), new["name"], bool(new["is_archived"]), new.get("min_value"), new.get("max_value"),
+                  categories, new.get("description"), project_id, config_id)
+        cur = await conn.cursor(row_factory=dict_row).execute(_UPDATE, params)
         row: Row | None = await cur.fetchone()
     return row
 

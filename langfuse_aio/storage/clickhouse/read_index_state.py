@@ -1,0 +1,69 @@
+"""Whether each read index of ClickHouse migration 0007 holds every row of its table yet.
+
+An index is fed by a materialized view from the moment 0007 created it; the rows written before
+are copied by the worker's backfill job (`migrations/background/read_index_backfill.py`). Until an
+index is recorded complete in `langfuse_aio_read_index_state` (migration 0008), readers take the
+path that reads the table itself (`trace_queries` for the userId list, the tables for a list
+page's figures), so their answers are right at every moment of the backfill.
+
+A state row never goes back (`complete` is the maximum over an index's rows), so `ReadIndexes`
+caches a complete index for good and, while any is not, asks again at most every
+`recheck_seconds`: a fresh install, complete from 0008 on, pays one query per process.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Final
+
+import structlog
+
+from langfuse_aio.storage.clickhouse.base import ClickHouse, ClickHouseError
+
+log = structlog.get_logger(__name__)
+
+STATE_TABLE: Final = "langfuse_aio_read_index_state"
+TRACE_USER_INDEX: Final = "trace_user_index"
+OBSERVATION_TRACE_INDEX: Final = "observation_trace_index"
+SCORE_TRACE_INDEX: Final = "score_trace_index"
+INDEXES: Final = (TRACE_USER_INDEX, OBSERVATION_TRACE_INDEX, SCORE_TRACE_INDEX)
+ALL: Final = frozenset(INDEXES)
+
+_COMPLETE = f"SELECT index_name FROM {STATE_TABLE} GROUP BY index_name HAVING max(complete) = 1"
+
+
+async def complete_indexes(ch: ClickHouse) -> frozenset[str]:
+    """The indexes recorded complete (raises ClickHouseError, e.g. before migration 0008)."""
+    return frozenset(str(r["index_name"]) for r in await ch.query(_COMPLETE)) & ALL
+
+
+async def mark_complete(ch: ClickHouse, index: str) -> None:
+    if index not in ALL:
+        raise ValueError(f"unknown read index {index!r}")
+    await ch.insert(STATE_TABLE, [{"index_name": index, "complete": 1, "updated_at": datetime.now(UTC)}])
+
+
+class ReadIndexes:
+    """The complete indexes of one ClickHouse database, cached (one per application)."""
+
+    def __init__(self, *, recheck_seconds: float = 10.0, clock: Callable[[], float] = time.monotonic) -> None:
+        self.recheck_seconds = recheck_seconds
+        self._clock = clock
+        self._complete: frozenset[str] = frozenset()
+        self._checked_at: float | None = None
+
+    async def complete(self, ch: ClickHouse) -> frozenset[str]:
+        """The indexes readers may use now: an empty set when the state cannot be read."""
+        now = self._clock()
+        if self._complete == ALL or (self._checked_at is not None and now - self._checked_at < self.recheck_seconds):
+            return self._complete
+        try:
+            found = await complete_indexes(ch)
+        except ClickHouseError as exc:  # no state table yet: the tables themselves answer every read
+            log.warning("read_index_state_unreadable", error=str(exc))
+            found = frozenset()
+        self._checked_at = now
+        self._complete = self._complete | found
+        return self._complete
