@@ -105,6 +105,8 @@ class Settings:
     tokenizer_processes: int = 1
     # a child process writing the local blob store's per-entity copies (0: on the event loop)
     blob_writer_processes: int = 1
+    # child processes decoding OTLP exports and converting their spans (0: on the event loop)
+    otlp_decode_processes: int = 1
     tokenizer_timeout_ms: int = 10_000  # well inside the 30 s entity lock
     tokenizer_max_chars: int = 500_000
     model_cache_ttl_seconds: int = 30
@@ -294,6 +296,7 @@ def load_settings(
         clickhouse_write_interval_ms=r.integer("LANGFUSE_INGESTION_CLICKHOUSE_WRITE_INTERVAL_MS", 200, minimum=1),
         tokenizer_processes=r.integer("LANGFUSE_AIO_TOKENIZER_PROCESSES", default_tokenizer_processes(), maximum=64),
         blob_writer_processes=r.integer("LANGFUSE_AIO_BLOB_WRITER_PROCESSES", 1, maximum=8),
+        otlp_decode_processes=r.integer("LANGFUSE_AIO_OTLP_DECODE_PROCESSES", 1, maximum=64),
         tokenizer_timeout_ms=r.integer("LANGFUSE_AIO_TOKENIZER_TIMEOUT_MS", 10_000, minimum=1),
         tokenizer_max_chars=r.integer("LANGFUSE_AIO_TOKENIZER_MAX_CHARS", 500_000, minimum=1),
         model_cache_ttl_seconds=r.integer("LANGFUSE_AIO_MODEL_CACHE_TTL_SECONDS", 30),

@@ -25,11 +25,11 @@ from langfuse_aio.jobs.serialization import job_deserializer, job_serializer
 from langfuse_aio.migrations.clickhouse_apply import apply_clickhouse_migrations
 from langfuse_aio.migrations.postgres_apply import apply_postgres_migrations
 from langfuse_aio.runtime import embedded
+from langfuse_aio.runtime.child_pool import ChildPool
 from langfuse_aio.services.auth import ApiKeyAuth
 from langfuse_aio.services.model_defaults import upsert_packaged_models
 from langfuse_aio.settings import Settings
 from langfuse_aio.storage.blob.base import BlobStore
-from langfuse_aio.storage.blob.file_writer import FileWriterProcess
 from langfuse_aio.storage.blob.localfs import LocalBlobStore
 from langfuse_aio.storage.blob.s3 import open_s3
 from langfuse_aio.storage.clickhouse.base import ClickHouse
@@ -53,6 +53,7 @@ class Resources:
     embedded_pids: list[int]
     models: ModelCatalog  # cached model/price lookup (worker) and its invalidation (models API)
     tokenizer: TokenizerPool  # token counting off the loop, in child processes
+    otlp_decoder: ChildPool  # OTLP decoding and span conversion off the loop (web/otlp_decoding.py)
 
 
 def resolve_salt(settings: Settings) -> str:
@@ -94,7 +95,7 @@ async def _open_clickhouse(settings: Settings) -> ClickHouse:
     return await open_http(ch.url, ch.user, ch.password, ch.database)
 
 
-async def _open_blob(settings: Settings, writer: FileWriterProcess) -> BlobStore:
+async def _open_blob(settings: Settings, writer: ChildPool) -> BlobStore:
     s3 = settings.s3
     if s3.bucket is None:
         return LocalBlobStore(settings.data_dir / "events", writer=writer)
@@ -157,7 +158,7 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
             applied = await apply_clickhouse_migrations(clickhouse, cluster=cluster)
             log.info("clickhouse_migrations_applied", versions=applied)
 
-        blob_writer = FileWriterProcess(processes=settings.blob_writer_processes)  # started on first use
+        blob_writer = ChildPool("blob-writer", processes=settings.blob_writer_processes)  # started on first use
         stack.push_async_callback(blob_writer.close)
         blob = await _open_blob(settings, blob_writer)
         stack.push_async_callback(blob.close)
@@ -178,5 +179,7 @@ async def open_resources(settings: Settings, *, migrate: bool = True) -> AsyncIt
         )
         stack.push_async_callback(tokenizer.close)
         models = ModelCatalog(pool, ttl_seconds=settings.model_cache_ttl_seconds)
-        yield Resources(settings, salt, pool, redis, clickhouse, blob, auth, pids, models, tokenizer)
+        otlp_decoder = ChildPool("otlp-decoder", processes=settings.otlp_decode_processes)  # started on first use
+        stack.push_async_callback(otlp_decoder.close)
+        yield Resources(settings, salt, pool, redis, clickhouse, blob, auth, pids, models, tokenizer, otlp_decoder)
         log.info("stores_closing")

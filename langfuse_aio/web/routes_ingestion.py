@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from quart import Blueprint, Response, current_app, jsonify, request
@@ -44,8 +44,13 @@ def now_iso() -> str:
 
 
 async def submit(project_id: str, events: Sequence[ValidEvent]) -> None:
+    await submit_json(project_id, [event.to_json() for event in events])
+
+
+async def submit_json(project_id: str, events: Sequence[Mapping[str, Any]]) -> None:
+    """Store and queue events given as their stored JSON envelopes; a 5xx when either step fails."""
     try:
-        await producer().submit(project_id, [event.to_json() for event in events])
+        await producer().submit(project_id, events)
     except IngestionUnavailable as exc:
         raise IngestionFailedError(str(exc)) from exc
 

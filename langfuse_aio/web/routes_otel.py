@@ -2,7 +2,8 @@
 
 Basic auth (a project key), then the body: at most 16 MiB on the wire and decompressed, protobuf or
 OTLP/JSON, gzip or not, chunked or not. Spans become validated ingestion events
-(`langfuse_aio.domain.otel`), stored and queued by the `IngestionProducer` like any ingestion batch,
+(`langfuse_aio.domain.otel`; decoded and converted in a child process, web/otlp_decoding.py), stored
+and queued by the `IngestionProducer` like any ingestion batch,
 and the answer is OTLP's: 200 with an `ExportTraceServiceResponse` in the request's encoding, with
 `partial_success` when some spans were rejected. Bad input is a 400 with a message; a store failure
 is a 5xx, so the exporter retries.
@@ -16,10 +17,11 @@ import structlog
 from quart import Blueprint, Response, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from langfuse_aio.domain.otel import convert_spans
-from langfuse_aio.web.auth import authenticate
-from langfuse_aio.web.otlp import MAX_OTLP_BODY_BYTES, OtlpRequestError, OtlpTooLargeError, decode, encode_response
-from langfuse_aio.web.routes_ingestion import sdk_header, submit
+from langfuse_aio.runtime.child_pool import ChildPoolUnavailable
+from langfuse_aio.web.auth import authenticate, resources
+from langfuse_aio.web.otlp import MAX_OTLP_BODY_BYTES, OtlpRequestError, OtlpTooLargeError, encode_response
+from langfuse_aio.web.otlp_decoding import PreparedExport, prepare_export
+from langfuse_aio.web.routes_ingestion import sdk_header, submit_json
 
 bp = Blueprint("otel", __name__)
 log = structlog.get_logger(__name__)
@@ -60,13 +62,24 @@ async def _read_body() -> bytes:
 async def export_traces() -> Response:
     scope = await authenticate()
     _check_ingestion_version()
-    decoded = decode(await _read_body(), content_type=request.headers.get("Content-Type"),
-                     content_encoding=request.headers.get("Content-Encoding"))
-    result = convert_spans(decoded.resource_spans, now_ms=time.time_ns() // 1_000_000)
-    await submit(scope.project_id, result.events)
-    message = result.error_message()
-    if result.rejected_spans or result.errors:
-        log.info("otel_spans_rejected", project_id=scope.project_id, spans=result.spans,
-                 rejected=result.rejected_spans, reason=message)
-    body, content_type = encode_response(decoded.encoding, result.rejected_spans, message)
+    prepared = await _prepare(await _read_body())
+    await submit_json(scope.project_id, prepared.events)
+    message = prepared.error_message
+    if prepared.rejected_spans or message:
+        log.info("otel_spans_rejected", project_id=scope.project_id, spans=prepared.spans,
+                 rejected=prepared.rejected_spans, reason=message)
+    body, content_type = encode_response(prepared.encoding, prepared.rejected_spans, message)
     return Response(body, status=200, content_type=content_type)
+
+
+async def _prepare(body: bytes) -> PreparedExport:
+    args = (body, request.headers.get("Content-Type"), request.headers.get("Content-Encoding"),
+            time.time_ns() // 1_000_000)
+    pool = resources().otlp_decoder
+    if pool.processes == 0:
+        return prepare_export(*args)
+    try:
+        return await pool.run(prepare_export, *args)
+    except ChildPoolUnavailable as exc:  # the request broke two children: never retry it on our own loop
+        log.error("otlp_decode_crashed", error=str(exc), bytes=len(body))
+        raise OtlpRequestError("Failed to parse OTel request: the decoder crashed on it") from exc

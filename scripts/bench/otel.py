@@ -250,7 +250,7 @@ def one_run(args: argparse.Namespace, lua: Path, tmp: Path, run: int) -> dict[st
         ceiling_proc.wait()
     show("(a) ceiling, bare Quart+Hypercorn", ceiling)
     out = {"ceil_rps": ceiling["rps"], "ceil_spans_s": ceiling["spans_s"], "ceil_p99": ceiling["p99"]}
-    server = Server(tmp / f"run{run}" / "data")
+    server = Server(tmp / f"run{run}" / "data", dict(args.server_env))
     try:
         procs = server.processes()
         warm = measure(server.url, lua, args, args.warmup, "w")
@@ -273,7 +273,8 @@ def one_run(args: argparse.Namespace, lua: Path, tmp: Path, run: int) -> dict[st
     finally:
         server.stop()
     # (c) the web half alone: every job deferred by an hour, so the worker does not compete for the CPU
-    server = Server(tmp / f"run{run}-web" / "data", {"LANGFUSE_INGESTION_QUEUE_DELAY_MS": "3600000"})
+    server = Server(tmp / f"run{run}-web" / "data",
+                    {**dict(args.server_env), "LANGFUSE_INGESTION_QUEUE_DELAY_MS": "3600000"})
     try:
         procs = server.processes()
         measure(server.url, lua, args, args.warmup, "w")
@@ -312,6 +313,9 @@ def main() -> None:
     p.add_argument("--gzip-pool", type=int, default=2000)
     p.add_argument("--drain-timeout", type=float, default=600)
     p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   type=lambda v: tuple(v.split("=", 1)),
+                   help="a setting for the server (repeatable), e.g. LANGFUSE_AIO_OTLP_DECODE_PROCESSES=0")
     p.add_argument("--tmp", metavar="DIR", help="where the data dir goes (default: the system temp dir); "
                    "/dev/shm takes the disk out of the measurement")
     p.add_argument("--serve-ceiling", type=int, help=argparse.SUPPRESS)

@@ -17,8 +17,8 @@ from pathlib import Path
 import aioboto3
 import pytest
 
+from langfuse_aio.runtime.child_pool import ChildPool
 from langfuse_aio.storage.blob.base import BlobStore, BlobStoreError
-from langfuse_aio.storage.blob.file_writer import FileWriterProcess
 from langfuse_aio.storage.blob.localfs import LocalBlobStore
 from langfuse_aio.storage.blob.s3 import S3BlobStore, open_s3
 
@@ -83,7 +83,7 @@ async def _create_bucket(endpoint: str, bucket: str) -> None:
 @pytest.fixture(params=["localfs", "localfs-writer-process", "s3"])
 async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BlobStore]:
     if request.param.startswith("localfs"):
-        writer = FileWriterProcess() if request.param == "localfs-writer-process" else None
+        writer = ChildPool("blob-writer", processes=1) if request.param == "localfs-writer-process" else None
         local = LocalBlobStore(tmp_path / "blobs", writer=writer)
         await local.ping()
         yield local
@@ -258,7 +258,7 @@ async def test_localfs_collision_between_object_and_prefix_is_a_store_error(tmp_
 
 
 async def test_localfs_writer_process_replaced_when_it_dies(tmp_path: Path) -> None:
-    writer = FileWriterProcess()
+    writer = ChildPool("blob-writer", processes=1)
     store = LocalBlobStore(tmp_path / "root", writer=writer)
     try:
         await store.put_many([("p1/trace/t1/a.json", b"1")], durable=False)
@@ -278,7 +278,7 @@ async def test_localfs_writer_process_replaced_when_it_dies(tmp_path: Path) -> N
 
 
 async def test_localfs_writer_process_error_is_a_store_error(tmp_path: Path) -> None:
-    writer = FileWriterProcess()
+    writer = ChildPool("blob-writer", processes=1)
     store = LocalBlobStore(tmp_path / "root", writer=writer)
     try:
         await store.put("p1/a", b"x")

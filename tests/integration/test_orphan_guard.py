@@ -17,11 +17,11 @@ pytestmark = pytest.mark.integration
 PARENT = """
 import asyncio, os, sys, time
 from pathlib import Path
-from langfuse_aio.storage.blob.file_writer import FileWriterProcess
+from langfuse_aio.runtime.child_pool import ChildPool
 from langfuse_aio.storage.blob.localfs import LocalBlobStore
 
 async def main() -> None:
-    writer = FileWriterProcess()
+    writer = ChildPool("blob-writer", processes=1)
     store = LocalBlobStore(Path(sys.argv[1]), writer=writer)
     await store.put_many([("p/trace/t/e.json", b"1")], durable=False)
     print(*[p.pid for p in writer._executor._processes.values()], flush=True)

@@ -6,9 +6,10 @@ then the directory is fsynced (as is every directory the write had to create), s
 event survives a crash or power loss. Readers never see a partial object.
 
 File-system calls run in a worker thread (`asyncio.to_thread`), except `put_many` of non-durable
-objects (the worker's per-entity copies): those go to a `FileWriterProcess` child when one is given
-(see file_writer.py), else a small batch is written on the loop (~90 us each, cheaper there than
-GIL hand-offs from a thread; see `put_many`).
+objects (the worker's per-entity copies): those go to a `ChildPool` child when one is given
+(runtime/child_pool.py; its syscalls then leave the loop's thread and GIL), else a small batch is
+written on the loop (~90 us each, cheaper there than GIL hand-offs from a thread; see `put_many`).
+The request files (durable) stay in threads: measured, the child gained nothing there.
 
 Keys are '/'-separated relative paths and can never leave the root: empty, absolute, `.`/`..`
 segments, empty segments (`a//b`, trailing `/`) and NUL bytes raise ValueError.
@@ -24,8 +25,8 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from langfuse_aio.runtime.child_pool import ChildPool, ChildPoolUnavailable
 from langfuse_aio.storage.blob.base import BlobStoreError
-from langfuse_aio.storage.blob.file_writer import FileWriterProcess
 
 # Temporary files live beside their target (same directory, so the rename is atomic). `list`
 # skips them, and no key may name one, so they can never be mistaken for objects.
@@ -64,7 +65,7 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write_rebuildable(root: str, items: list[tuple[str, bytes]]) -> None:
-    """Runs in the `FileWriterProcess` child."""
+    """Runs in a `ChildPool` child."""
     LocalBlobStore(Path(root))._put_many_sync(items, durable=False)
 
 
@@ -72,7 +73,7 @@ class LocalBlobStore:
     """`BlobStore` on a directory. Construction does no I/O; `ping` creates the root if needed.
     `writer` (owned by the caller) takes the non-durable batches of `put_many`."""
 
-    def __init__(self, root: Path, *, writer: FileWriterProcess | None = None) -> None:
+    def __init__(self, root: Path, *, writer: ChildPool | None = None) -> None:
         self.root = Path(root).absolute()
         self._root = str(self.root)
         self._writer = writer
@@ -263,9 +264,12 @@ class LocalBlobStore:
         for key, _ in items:
             _validate_key(key)
         try:
-            if not durable and self._writer is not None and await self._writer.write(
-                    _write_rebuildable, self._root, items):
-                return
+            if not durable and self._writer is not None:
+                try:
+                    await self._writer.run(_write_rebuildable, self._root, list(items))
+                    return
+                except ChildPoolUnavailable:
+                    pass  # written here instead
             if not durable and len(items) <= _INLINE_MAX_ITEMS:
                 # Rebuildable copies (no fsync) go to the page cache in ~40 us each. Written right
                 # here, they cost the loop that much; from a worker thread, each of their syscalls
