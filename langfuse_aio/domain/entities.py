@@ -28,3 +28,13 @@ def group_stored_events(events: Iterable[Mapping[str, Any]]) -> dict[tuple[str, 
             continue
         groups.setdefault((entity_type_of(str(event.get("type"))), entity_id), []).append(event)
     return groups
+
+
+def entities_of(events: Iterable[Mapping[str, Any]]) -> list[tuple[str, str]]:
+    """The distinct (entity type, body id) of stored event envelopes, in first-seen order: what a
+    queue job names."""
+    return list(dict.fromkeys(
+        (entity_type_of(str(event["type"])), str(event["body"]["id"]))
+        for event in events
+        if isinstance(event.get("body"), Mapping) and event["body"].get("id")
+    ))

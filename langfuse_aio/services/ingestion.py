@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 
 from langfuse_aio.domain import json_codec
 from langfuse_aio.domain.blob_keys import request_key
-from langfuse_aio.domain.entities import entity_type_of
+from langfuse_aio.domain.entities import entities_of
 from langfuse_aio.jobs import definitions
 from langfuse_aio.storage.blob.base import BlobStore, BlobStoreError
 
@@ -51,18 +51,20 @@ class IngestionProducer:
         """Store and queue validated events (as stored JSON envelopes); return the request file key."""
         if not events:
             return None
+        return await self.submit_encoded(project_id, json_codec.dumps(list(events)), entities_of(events))
+
+    async def submit_encoded(self, project_id: str, events_json: bytes,
+                             entities: Sequence[tuple[str, str]]) -> str | None:
+        """`submit` for events already encoded (a JSON array, e.g. by the OTLP decoder child) and the
+        entities they name. None when there is nothing to store."""
+        if events_json == b"[]":
+            return None
         received_at = self._clock()
         key = request_key(self._prefix, project_id, received_at, uuid.uuid4().hex)
-        document = {"projectId": project_id, "receivedAt": received_at.isoformat(), "events": list(events)}
-        entities = list(
-            dict.fromkeys(
-                (entity_type_of(str(e["type"])), str(e["body"]["id"]))
-                for e in events
-                if isinstance(e.get("body"), Mapping) and e["body"].get("id")
-            )
-        )
+        head = json_codec.dumps({"projectId": project_id, "receivedAt": received_at.isoformat()})
+        document = head[:-1] + b',"events":' + events_json + b"}"
         try:
-            await self._blob.put(key, json_codec.dumps(document))
+            await self._blob.put(key, document)
         except BlobStoreError as exc:
             log.error("ingestion_blob_write_failed", project_id=project_id, error=str(exc))
             raise IngestionUnavailable("Failed to upload events to blob storage, aborting event processing") from exc
@@ -70,7 +72,7 @@ class IngestionProducer:
             await self._redis.enqueue_job(
                 definitions.PROCESS_INGESTION,
                 project_id,
-                [list(e) for e in entities],
+                [list(entity) for entity in entities],
                 key,
                 _queue_name=self._queue,
                 _defer_by=self._delay or None,

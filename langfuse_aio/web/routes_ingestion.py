@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, cast
 
@@ -49,8 +49,17 @@ async def submit(project_id: str, events: Sequence[ValidEvent]) -> None:
 
 async def submit_json(project_id: str, events: Sequence[Mapping[str, Any]]) -> None:
     """Store and queue events given as their stored JSON envelopes; a 5xx when either step fails."""
+    await _answering_5xx(producer().submit(project_id, events))
+
+
+async def submit_encoded(project_id: str, events_json: bytes, entities: Sequence[tuple[str, str]]) -> None:
+    """`submit_json` for events already encoded as a JSON array, with the entities they name."""
+    await _answering_5xx(producer().submit_encoded(project_id, events_json, entities))
+
+
+async def _answering_5xx(stored: Awaitable[str | None]) -> None:
     try:
-        await producer().submit(project_id, events)
+        await stored
     except IngestionUnavailable as exc:
         raise IngestionFailedError(str(exc)) from exc
 

@@ -21,7 +21,7 @@ from langfuse_aio.runtime.child_pool import ChildPoolUnavailable
 from langfuse_aio.web.auth import authenticate, resources
 from langfuse_aio.web.otlp import MAX_OTLP_BODY_BYTES, OtlpRequestError, OtlpTooLargeError, encode_response
 from langfuse_aio.web.otlp_decoding import PreparedExport, prepare_export
-from langfuse_aio.web.routes_ingestion import sdk_header, submit_json
+from langfuse_aio.web.routes_ingestion import sdk_header, submit_encoded
 
 bp = Blueprint("otel", __name__)
 log = structlog.get_logger(__name__)
@@ -63,7 +63,7 @@ async def export_traces() -> Response:
     scope = await authenticate()
     _check_ingestion_version()
     prepared = await _prepare(await _read_body())
-    await submit_json(scope.project_id, prepared.events)
+    await submit_encoded(scope.project_id, prepared.events_json, prepared.entities)
     message = prepared.error_message
     if prepared.rejected_spans or message:
         log.info("otel_spans_rejected", project_id=scope.project_id, spans=prepared.spans,
