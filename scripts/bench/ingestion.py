@@ -188,7 +188,7 @@ def one_run(args: argparse.Namespace, lua: Path, tmp: Path, run: int) -> dict[st
         ceiling_proc.wait()
     show("(a) ceiling, bare Quart+Hypercorn", ceiling)
     out: dict[str, float] = {"ceil_rps": ceiling["rps"], "ceil_p50": ceiling["p50"], "ceil_p99": ceiling["p99"]}
-    server = Server(tmp / f"run{run}" / "data")
+    server = Server(tmp / f"run{run}" / "data", dict(args.server_env))
     try:
         procs = server.processes()
         traces = wrk(server.url, lua, args, args.warmup, f"w{run}")["acked"] * TRACES_PER_BATCH
@@ -272,6 +272,9 @@ def main() -> None:
     p.add_argument("--poll-batch", type=int, default=4, help="at most this many GETs at once")
     p.add_argument("--drain-timeout", type=float, default=600)
     p.add_argument("--runs", type=int, default=2)
+    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                   type=lambda v: tuple(v.split("=", 1)),
+                   help="a setting for the server (repeatable), e.g. LANGFUSE_AIO_BLOB_WRITER_PROCESSES=0")
     p.add_argument("--profile", metavar="DIR", help="record py-spy raw stacks of the server into DIR")
     p.add_argument("--serve-ceiling", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
