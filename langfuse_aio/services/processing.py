@@ -6,7 +6,7 @@ For one job (one accepted request, or a follow-up for entities that were busy):
 2. lock the entities (Redis), deferring busy ones to a follow-up job;
 3. read the current ClickHouse row of each entity (the row reads of concurrent jobs are coalesced
    into one query per table), then every stored event of each entity that has one (an entity
-   without a row merges just this job's events: see `_events_of`);
+   without a row merges just this job's events: see `_load_events`);
 4. merge (pure), and write rows and tombstones through the batching writer, which returns once
    they are flushed;
 5. upsert trace sessions in Postgres, record entities that can never be processed, unlock.
@@ -147,43 +147,38 @@ class IngestionProcessor:
 
     async def _load_events(self, project_id: str, entities: list[Entity], own: Mapping[Entity, tuple[str, Events]],
                            current: Mapping[str, Mapping[str, Row]]) -> list[tuple[Events, list[str], list[str]]]:
-        """`_events_of` for every entity; only those that must read stored files become tasks (a job
-        of new entities, the usual case, creates none)."""
-        loaded: list[tuple[Events, list[str], list[str]] | None] = [None] * len(entities)
-        reads: list[int] = []
-        for index, entity in enumerate(entities):
-            mine = own.get(entity)
-            if mine is not None and entity[1] not in current[entity[0]]:
-                loaded[index] = (list(mine[1]), [mine[0]], [])
-            else:
-                reads.append(index)
-        if reads:
-            gate = asyncio.Semaphore(_READ_CONCURRENCY)
-            found = await asyncio.gather(*(
-                self._events_of(project_id, (kind, eid), own.get((kind, eid)), eid in current[kind], gate)
-                for kind, eid in (entities[i] for i in reads)))
-            for index, result in zip(reads, found, strict=True):
-                loaded[index] = result
-        return [item for item in loaded if item is not None]
+        """For each locked entity: the events to merge, the keys they came from, and keys that could
+        not be parsed. `own` holds this job's file key and events per entity (none in a follow-up job).
 
-    async def _events_of(self, project_id: str, entity: Entity, own: tuple[str, Events] | None, has_row: bool,
-                         gate: asyncio.Semaphore) -> tuple[Events, list[str], list[str]]:
-        """The events to merge for a locked entity, the keys they came from, and keys that could not
-        be parsed. `own` is this job's file key and events for the entity (None in a follow-up job).
-
-        An entity that has a current row replays every stored event over it (LIST + GET, as Langfuse).
-        One without a row, seen after its lock was taken, merges only this job's own events, which
-        equals the full replay: the lock serialises the jobs of an entity and every job that merges
-        events writes a row before releasing it, so no row means no earlier job has merged this
-        entity. Any other stored file belongs to a job that has not merged yet (still waiting for
+        An entity that has a current row replays every stored event over it (`_replayed`: LIST + GET,
+        as Langfuse). One without a row, seen after its lock was taken, merges only this job's own
+        events, which equals the full replay: the lock serialises the jobs of an entity and every job
+        that merges events writes a row before releasing it, so no row means no earlier job has merged
+        this entity. Any other stored file belongs to a job that has not merged yet (still waiting for
         the lock, deferred to a follow-up, or about to be retried): that job finds the row we write
         and replays everything, its files and ours, over it, exactly as if we had been second. (The
         one exception is a job whose merge was unprocessable: its events stay stored and recorded in
         langfuse_aio_ingestion_errors, and are replayed again once the entity has a row.) Deleting
         an entity removes its files under the same lock. Follow-up jobs (no `own`) always replay.
+        Only replays become tasks, so a job of new entities (the usual case) creates none.
         """
-        if own is not None and not has_row:
-            return list(own[1]), [own[0]], []
+        new: dict[int, tuple[Events, list[str], list[str]]] = {}
+        replays: list[int] = []
+        for index, (kind, entity_id) in enumerate(entities):
+            mine = own.get((kind, entity_id))
+            if mine is not None and entity_id not in current[kind]:
+                new[index] = (list(mine[1]), [mine[0]], [])
+            else:
+                replays.append(index)
+        gate = asyncio.Semaphore(_READ_CONCURRENCY)
+        replayed = dict(zip(replays, await asyncio.gather(
+            *(self._replayed(project_id, entities[i], own.get(entities[i]), gate) for i in replays)), strict=True))
+        return [new[i] if i in new else replayed[i] for i in range(len(entities))]
+
+    async def _replayed(self, project_id: str, entity: Entity, own: tuple[str, Events] | None,
+                        gate: asyncio.Semaphore) -> tuple[Events, list[str], list[str]]:
+        """Every stored event of the entity (this job's own from memory), with their keys and the keys
+        that could not be parsed."""
         async with gate:
             keys = await self._blob.list(entity_prefix(self._prefix, project_id, *entity))
             events: Events = []

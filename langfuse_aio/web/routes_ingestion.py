@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 import structlog
 from quart import Blueprint, Response, current_app, jsonify, request
@@ -44,16 +44,12 @@ def now_iso() -> str:
 
 
 async def submit(project_id: str, events: Sequence[ValidEvent]) -> None:
-    await submit_json(project_id, [event.to_json() for event in events])
-
-
-async def submit_json(project_id: str, events: Sequence[Mapping[str, Any]]) -> None:
-    """Store and queue events given as their stored JSON envelopes; a 5xx when either step fails."""
-    await _answering_5xx(producer().submit(project_id, events))
+    """Store and queue validated events; a 5xx when either step fails."""
+    await _answering_5xx(producer().submit(project_id, [event.to_json() for event in events]))
 
 
 async def submit_encoded(project_id: str, events_json: bytes, entities: Sequence[tuple[str, str]]) -> None:
-    """`submit_json` for events already encoded as a JSON array, with the entities they name."""
+    """`submit` for events already encoded as a JSON array of stored envelopes, with their entities."""
     await _answering_5xx(producer().submit_encoded(project_id, events_json, entities))
 
 

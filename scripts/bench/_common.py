@@ -13,7 +13,7 @@ import string
 import subprocess
 import sys
 import time
-from argparse import Namespace
+from argparse import ArgumentParser, Namespace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -33,6 +33,13 @@ INIT = {
 }
 AUTH = "Basic " + base64.b64encode(f"{PUBLIC_KEY}:{SECRET_KEY}".encode()).decode()
 QUEUE = "langfuse-aio:queue"  # langfuse_aio.jobs.definitions.QUEUE_NAME
+
+
+def add_server_env_option(parser: ArgumentParser) -> None:
+    """`--server-env NAME=VALUE` (repeatable): settings for the benchmarked server, to compare two."""
+    parser.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
+                        type=lambda v: tuple(v.split("=", 1)),
+                        help="a setting for the server (repeatable), e.g. LANGFUSE_AIO_BLOB_WRITER_PROCESSES=0")
 
 
 def free_port() -> int:

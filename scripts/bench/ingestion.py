@@ -36,6 +36,7 @@ from _common import (
     PATH,
     TRACES_PER_BATCH,
     Server,
+    add_server_env_option,
     batch_body,
     cpu_seconds,
     free_port,
@@ -272,9 +273,7 @@ def main() -> None:
     p.add_argument("--poll-batch", type=int, default=4, help="at most this many GETs at once")
     p.add_argument("--drain-timeout", type=float, default=600)
     p.add_argument("--runs", type=int, default=2)
-    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                   type=lambda v: tuple(v.split("=", 1)),
-                   help="a setting for the server (repeatable), e.g. LANGFUSE_AIO_BLOB_WRITER_PROCESSES=0")
+    add_server_env_option(p)
     p.add_argument("--profile", metavar="DIR", help="record py-spy raw stacks of the server into DIR")
     p.add_argument("--serve-ceiling", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()

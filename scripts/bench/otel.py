@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 import httpx
-from _common import AUTH, Server, cpu_seconds, free_port, wait_accepting, wrk
+from _common import AUTH, Server, add_server_env_option, cpu_seconds, free_port, wait_accepting, wrk
 
 OTEL_PATH = "/api/public/otel/v1/traces"
 TRACES, SPANS_PER_TRACE = 10, 10
@@ -313,9 +313,7 @@ def main() -> None:
     p.add_argument("--gzip-pool", type=int, default=2000)
     p.add_argument("--drain-timeout", type=float, default=600)
     p.add_argument("--runs", type=int, default=2)
-    p.add_argument("--server-env", action="append", default=[], metavar="NAME=VALUE",
-                   type=lambda v: tuple(v.split("=", 1)),
-                   help="a setting for the server (repeatable), e.g. LANGFUSE_AIO_OTLP_DECODE_PROCESSES=0")
+    add_server_env_option(p)
     p.add_argument("--tmp", metavar="DIR", help="where the data dir goes (default: the system temp dir); "
                    "/dev/shm takes the disk out of the measurement")
     p.add_argument("--serve-ceiling", type=int, help=argparse.SUPPRESS)

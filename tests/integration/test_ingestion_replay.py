@@ -1,7 +1,7 @@
 """The worker's shortcut for entities without a row gives the same rows as a full replay.
 
 A job merges only its own events for an entity that has no ClickHouse row yet, and replays every
-stored event over the row otherwise (services/processing.py, `_events_of`). Two requests touching
+stored event over the row otherwise (services/processing.py, `_load_events`). Two requests touching
 the same trace and observation, processed in either order, must end as one request holding both.
 """
 

@@ -259,7 +259,8 @@ class LocalBlobStore:
 
     async def put_many(self, items: Sequence[tuple[str, bytes]], *, durable: bool = True) -> None:
         """Write several objects in one thread hop; `durable=False` skips the fsyncs (for data that
-        can be rebuilt from a durable copy), and up to `_INLINE_MAX_ITEMS` of those are written on
+        can be rebuilt from a durable copy) and hands the batch to the `writer` child pool; without
+        one (or when it cannot take the batch), up to `_INLINE_MAX_ITEMS` of those are written on
         the loop itself."""
         for key, _ in items:
             _validate_key(key)
