@@ -50,7 +50,9 @@ async def _prices(observations: Sequence[Row]) -> ModelPrices:
 @bp.get("/api/public/traces/<path:trace_id>")
 async def get_trace(trace_id: str) -> Response:
     scope = await authenticate()
-    found = await trace_detail_queries.get_trace_detail(resources().clickhouse, scope.project_id, trace_id)
+    ch = resources().clickhouse
+    indexes = await read_indexes().complete(ch)
+    found = await trace_detail_queries.get_trace_detail(ch, scope.project_id, trace_id, indexes=indexes)
     if found is None:
         raise NotFoundError(f"Trace {trace_id} not found within authorized project")
     trace, observations, scores = found

@@ -171,7 +171,7 @@ def score_row(**overrides: Any) -> Row:
 
 
 async def test_migrations_apply_on_an_empty_database_once(ch: ClickHouse) -> None:
-    assert await apply_clickhouse_migrations(ch, cluster=None) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert await apply_clickhouse_migrations(ch, cluster=None) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert await apply_clickhouse_migrations(ch, cluster=None) == []
     recorded = await ch.query(f"SELECT version, name FROM {RECORD_TABLE} ORDER BY version")
     assert recorded == [
@@ -183,18 +183,22 @@ async def test_migrations_apply_on_an_empty_database_once(ch: ClickHouse) -> Non
         {"version": 6, "name": "observations_trace_id_index"},
         {"version": 7, "name": "read_index_tables"},
         {"version": 8, "name": "read_index_state"},
+        {"version": 9, "name": "trace_copies"},
     ]
     state = await ch.query("SELECT index_name, complete FROM langfuse_aio_read_index_state ORDER BY index_name")
-    assert state == [  # empty tables: every index complete from the start (0008)
-        {"index_name": "observation_trace_index", "complete": 1}, {"index_name": "score_trace_index", "complete": 1},
+    assert state == [  # empty tables: every index complete from the start (0008, 0009)
+        {"index_name": "observation_trace_index", "complete": 1},
+        {"index_name": "observations_by_trace", "complete": 1},
+        {"index_name": "score_trace_index", "complete": 1},
+        {"index_name": "scores_by_trace", "complete": 1},
         {"index_name": "trace_user_index", "complete": 1}]
     ours = await ch.query(
-        "SELECT name, engine FROM system.tables WHERE database = {db:String} AND name LIKE '%\\_index%'"
-        " ORDER BY name", {"db": ch.database})
-    assert [(t["name"], t["engine"]) for t in ours] == [  # read indexes beside Langfuse's tables (0007, 0008)
+        "SELECT name, engine FROM system.tables WHERE database = {db:String}"
+        " AND (name LIKE '%\\_index%' OR name LIKE '%\\_by\\_trace%') ORDER BY name", {"db": ch.database})
+    assert [(t["name"], t["engine"]) for t in ours] == [  # read indexes beside Langfuse's tables (0007-0009)
         ("langfuse_aio_read_index_state", "MergeTree"),
-        ("observation_trace_index", "ReplacingMergeTree"), ("observation_trace_index_mv", "MaterializedView"),
-        ("score_trace_index", "ReplacingMergeTree"), ("score_trace_index_mv", "MaterializedView"),
+        ("observations_by_trace", "ReplacingMergeTree"), ("observations_by_trace_mv", "MaterializedView"),
+        ("scores_by_trace", "ReplacingMergeTree"), ("scores_by_trace_mv", "MaterializedView"),
         ("trace_user_index", "ReplacingMergeTree"), ("trace_user_index_mv", "MaterializedView"),
     ]
     tables = await ch.query(

@@ -41,7 +41,13 @@ from langfuse_aio.storage.clickhouse.base import ClickHouse
 from langfuse_aio.storage.clickhouse.chdb_backend import open_chdb
 from langfuse_aio.storage.clickhouse.day_cache import DayCache
 from langfuse_aio.storage.clickhouse.http_backend import open_http
-from langfuse_aio.storage.clickhouse.read_index_state import ALL, INDEXES, ReadIndexes, complete_indexes
+from langfuse_aio.storage.clickhouse.read_index_state import (
+    ALL,
+    INDEXES,
+    TRACE_USER_INDEX,
+    ReadIndexes,
+    complete_indexes,
+)
 from langfuse_aio.web.app import create_app
 from tests.factories import TestProject
 from tests.support import external, rows
@@ -61,6 +67,8 @@ ALICE = [
     ("t-a4", "t", ["o-5"], [], 0.0),
 ]
 ALICE_IDS = [t[0] for t in ALICE]
+# GET /traces/t-a1: its observations by start time, and its live score (s-del is deleted)
+A1_DETAIL = (["o-1", "o-2"], ["s-1"], 0.5)
 
 
 # --- stores -----------------------------------------------------------------------------------------
@@ -96,7 +104,7 @@ async def seed_then_migrate(ch: ClickHouse, p: str) -> None:
     """The schema of before 0007 with rows in three months, then the remaining migrations."""
     assert await apply_clickhouse_migrations(ch, cluster=None, until=6) == [1, 2, 3, 4, 5, 6]
     await insert_rows(ch, p)
-    assert await apply_clickhouse_migrations(ch, cluster=None) == [7, 8]
+    assert await apply_clickhouse_migrations(ch, cluster=None) == [7, 8, 9]
 
 
 async def insert_rows(ch: ClickHouse, p: str) -> None:
@@ -141,6 +149,14 @@ async def alice_list(resources: Resources, ch: ClickHouse, project: TestProject)
     return [(t["id"], t["name"], sorted(t["observations"]), t["scores"], t["totalCost"]) for t in body["data"]]
 
 
+async def a1_detail(resources: Resources, ch: ClickHouse, project: TestProject) -> tuple[Any, ...]:
+    """GET /traces/t-a1 from a new app on `ch`: (observation ids, score ids, totalCost)."""
+    client = create_app(dataclasses.replace(resources, clickhouse=ch)).test_client()
+    status, body = await api_get(client, project, "/api/public/traces/t-a1", {})
+    assert status == 200, body
+    return [o["id"] for o in body["observations"]], [s["id"] for s in body["scores"]], body["totalCost"]
+
+
 async def index_only(ch: ClickHouse, project: TestProject) -> list[str]:
     """alice's trace ids as trace_user_index alone holds them."""
     found, _ = await trace_user_queries.list_by_user(ch, TraceFilter(user_id="alice"), OrderBy("timestamp", True),
@@ -148,10 +164,10 @@ async def index_only(ch: ClickHouse, project: TestProject) -> list[str]:
     return [str(r["id"]) for r in found]
 
 
-async def index_rows(ch: ClickHouse) -> dict[str, tuple[int, int]]:
+async def index_rows(ch: ClickHouse, indexes: tuple[str, ...] = INDEXES) -> dict[str, tuple[int, int]]:
     """Per index: (stored rows, rows after FINAL)."""
     counts = {}
-    for index in INDEXES:
+    for index in indexes:
         stored = await ch.query(f"SELECT count() AS n FROM {index}")
         final = await ch.query(f"SELECT count() AS n FROM {index} FINAL")
         counts[index] = (int(stored[0]["n"]), int(final[0]["n"]))
@@ -204,6 +220,7 @@ async def test_migrate_copies_nothing_reads_fall_back_and_the_worker_backfill_fi
     assert await complete_indexes(ch) == frozenset()
     assert await index_only(ch, project) == []  # what the index alone would answer
     assert await alice_list(resources, ch, project) == ALICE  # the tables answer meanwhile
+    assert await a1_detail(resources, ch, project) == A1_DETAIL
 
     async with pg.connection() as conn:  # small chunks: several per table
         await conn.execute(f"UPDATE {OWN_TABLE} SET args = %s WHERE name = %s", (Jsonb({"chunkRows": 2}), NAME))
@@ -217,6 +234,7 @@ async def test_migrate_copies_nothing_reads_fall_back_and_the_worker_backfill_fi
     assert await complete_indexes(ch) == ALL
     assert await index_only(ch, project) == ALICE_IDS
     assert await alice_list(resources, ch, project) == ALICE  # now through the indexes
+    assert await a1_detail(resources, ch, project) == A1_DETAIL  # and the copies
 
 
 async def test_a_killed_or_aborted_backfill_resumes_and_reads_stay_exact(
@@ -245,10 +263,10 @@ async def test_a_killed_or_aborted_backfill_resumes_and_reads_stay_exact(
     assert await alice_list(resources, ch, project) == ALICE
     # the chunk inserted before the kill but never recorded was copied again: FINAL keeps one of each twin
     assert {index: final for index, (_, final) in (await index_rows(ch)).items()} == {
-        "trace_user_index": 5, "observation_trace_index": 6, "score_trace_index": 3}
+        "trace_user_index": 5, "observations_by_trace": 6, "scores_by_trace": 3}
 
 
-async def test_an_install_that_applied_the_first_0007_is_complete_and_not_copied_again(
+async def test_an_install_that_applied_the_first_0007_copies_only_the_0009_copies(
     resources: Resources, ch: ClickHouse, pg: Pool, project: TestProject
 ) -> None:
     assert await apply_clickhouse_migrations(ch, cluster=None, until=6) == [1, 2, 3, 4, 5, 6]
@@ -256,25 +274,32 @@ async def test_an_install_that_applied_the_first_0007_is_complete_and_not_copied
     for statement in split_statements(render(FIRST_0007.read_text(), cluster=None)):  # its INSERTs included
         await ch.command(statement)
     await ch.insert(RECORD_TABLE, [{"version": 7, "name": "read_indexes", "applied_at": ts(0)}])
-    before = await index_rows(ch)
+    before = await index_rows(ch, (TRACE_USER_INDEX,))
     assert before["trace_user_index"][1] == 5
 
-    assert await apply_clickhouse_migrations(ch, cluster=None) == [8]
-    assert await complete_indexes(ch) == ALL
-    await job_runs_with_nothing_to_do(ch, pg)
-    assert await index_rows(ch) == before
+    assert await apply_clickhouse_migrations(ch, cluster=None) == [8, 9]
+    assert await complete_indexes(ch) == {TRACE_USER_INDEX}  # 0009's copies wait for the backfill
     assert await alice_list(resources, ch, project) == ALICE
+    assert await a1_detail(resources, ch, project) == A1_DETAIL
+    await ReadIndexBackfill(ch).run({}, await store(pg), asyncio.Event())
+    assert await complete_indexes(ch) == ALL
+    assert (await index_rows(ch))[TRACE_USER_INDEX] == before[TRACE_USER_INDEX]  # not copied again
+    assert (await backfill_row(pg))["state"]["rowsDone"] == 7 + 5  # observations and scores only
+    assert await alice_list(resources, ch, project) == ALICE
+    assert await a1_detail(resources, ch, project) == A1_DETAIL
+    await job_runs_with_nothing_to_do(ch, pg, state=True)
 
 
-async def job_runs_with_nothing_to_do(ch: ClickHouse, pg: Pool) -> None:
+async def job_runs_with_nothing_to_do(ch: ClickHouse, pg: Pool, *, state: bool = False) -> None:
     job = ReadIndexBackfill(ch)
     assert await job.validate({}) is None
+    before = (await backfill_row(pg))["state"]
     await job.run({}, await store(pg), asyncio.Event())
-    assert (await backfill_row(pg))["state"] == {}
+    assert (await backfill_row(pg))["state"] == (before if state else {})
 
 
 async def test_a_fresh_install_is_complete_at_once_and_readers_cache_it(ch: ClickHouse, pg: Pool) -> None:
-    assert await apply_clickhouse_migrations(ch, cluster=None) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert await apply_clickhouse_migrations(ch, cluster=None) == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     readers = ReadIndexes()
     assert await readers.complete(ch) == ALL
     await job_runs_with_nothing_to_do(ch, pg)

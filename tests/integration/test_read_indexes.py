@@ -1,9 +1,10 @@
-"""The read indexes of ClickHouse migration 0007 answer exactly what the tables do.
+"""The read indexes of ClickHouse migrations 0007 and 0009 answer exactly what the tables do.
 
 GET /traces?userId=… reads trace_user_index (verified against `traces` on days where the index
 holds keys that are no trace's current version); the list's per-trace figures and GET /traces/{id}
-find observations and scores through observation_trace_index and score_trace_index. Rows are seeded
-straight into ClickHouse, one insert per version (the indexes are fed by materialized views)."""
+read observations and scores from their per-trace copies observations_by_trace and scores_by_trace.
+Rows are seeded straight into ClickHouse, one insert per version (the indexes are fed by
+materialized views)."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from quart.typing import TestClientProtocol as Client
 from langfuse_aio.domain.query_params import OrderBy, Page
 from langfuse_aio.domain.trace_filters import TraceFilter
 from langfuse_aio.runtime.resources import Resources
-from langfuse_aio.storage.clickhouse import deletion_queries, trace_queries, trace_user_queries
+from langfuse_aio.storage.clickhouse import deletion_queries, trace_detail_queries, trace_queries, trace_user_queries
 from langfuse_aio.storage.clickhouse.day_cache import DayCache
 from tests.factories import TestProject
 from tests.support import rows
@@ -141,13 +142,36 @@ async def test_list_figures_and_detail_come_from_the_latest_versions_of_the_trac
     assert [s["id"] for s in detail["scores"]] == ["s-1"]
 
 
-async def test_trace_user_index_has_every_column_of_traces(resources: Resources) -> None:
-    """A column added to `traces` must reach the index (its rows are the list's rows)."""
+@pytest.mark.parametrize(("table", "index"), [
+    ("traces", "trace_user_index"), ("observations", "observations_by_trace"), ("scores", "scores_by_trace")])
+async def test_each_index_has_every_column_of_its_table(resources: Resources, table: str, index: str) -> None:
+    """A column added to a table must reach its index (the index's rows are what the API shows)."""
     described = {}
-    for table in ("traces", "trace_user_index"):
-        found = await resources.clickhouse.query(f"DESCRIBE TABLE {table}")
-        described[table] = {r["name"]: r["type"].removeprefix("Nullable(").removesuffix(")") for r in found}
-    assert described["trace_user_index"] == described["traces"]
+    for name in (table, index):
+        found = await resources.clickhouse.query(f"DESCRIBE TABLE {name}")
+        described[name] = {r["name"]: r["type"].removeprefix("Nullable(").removesuffix(")") for r in found}
+    assert described[index] == described[table]
+
+
+async def test_a_deleted_observation_or_score_leaves_none_of_its_content_in_the_copies(
+    client: Client, resources: Resources, project: TestProject
+) -> None:
+    """The copies get a tombstone, not a DELETE: it must not carry what the user asked to remove."""
+    ch, p = resources.clickhouse, project.id
+    await insert_each(ch, "traces", rows.trace(p, "t-1", timestamp=ts(0)))
+    obs = rows.observation(p, "o-1", "t-1", start_time=ts(1))
+    await insert_each(ch, "observations", obs | {"input": '"secret in"', "output": '"secret out"',
+                                                 "metadata": {"k": "secret"}, "status_message": "secret"})
+    await insert_each(ch, "scores", rows.score(p, "s-1", "t-1", timestamp=ts(2)) | {"comment": "secret"})
+    await deletion_queries.delete_ids(ch, "observations", p, ["o-1"])
+    await deletion_queries.delete_ids(ch, "scores", p, ["s-1"])
+    status, detail = await api_get(client, project, f"{TRACES}/t-1")
+    assert status == 200 and detail["observations"] == [] and detail["scores"] == []
+    for copy in ("observations_by_trace", "scores_by_trace"):
+        await ch.command(f"OPTIMIZE TABLE {copy} FINAL")  # what background merges do in time
+        (left,) = await ch.query(f"SELECT * FROM {copy} WHERE project_id = {{p:String}}", {"p": p})
+        assert left["is_deleted"] == 1
+        assert "secret" not in repr(left)
 
 
 async def test_list_totals_follow_writes_and_deletes_on_any_day(
@@ -188,3 +212,24 @@ async def test_a_deleted_trace_created_again_lists_none_of_its_old_observations_
         return found if found == ([], []) else None
 
     assert await eventually(figures, what="no observations or scores of the deleted trace") == ([], [])
+
+
+async def test_a_trace_with_more_versions_than_the_caps_still_shows_its_latest_rows(
+    client: Client, resources: Resources, project: TestProject, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past a cap, versions are deduplicated in ClickHouse instead of here: the answer is the same."""
+    ch, p = resources.clickhouse, project.id
+    monkeypatch.setattr(trace_detail_queries, "_TRACE_VERSIONS_CAP", 2)
+    monkeypatch.setattr(trace_detail_queries, "_VERSIONS_CAP", 2)
+    trace = rows.trace(p, "t-1", timestamp=ts(0), event_ts=ts(0))
+    obs = rows.observation(p, "o-1", "t-1", start_time=ts(1), event_ts=ts(0))
+    score = rows.score(p, "s-1", "t-1", timestamp=ts(2), event_ts=ts(0))
+    await insert_each(ch, "traces", *(trace | {"name": f"v{n}", "event_ts": ts(n)} for n in (3, 1, 2)))
+    await insert_each(ch, "observations", *(obs | {"name": f"v{n}", "event_ts": ts(n)} for n in (1, 3, 2)),
+                      rows.observation(p, "o-2", "t-1", start_time=ts(2)))
+    await insert_each(ch, "scores", *(score | {"value": float(n), "event_ts": ts(n)} for n in (2, 3, 1)))
+    status, detail = await api_get(client, project, f"{TRACES}/t-1")
+    assert status == 200
+    assert detail["name"] == "v3"
+    assert [(o["id"], o["name"]) for o in detail["observations"]] == [("o-1", "v3"), ("o-2", "o")]
+    assert [(s["id"], s["value"]) for s in detail["scores"]] == [("s-1", 3.0)]

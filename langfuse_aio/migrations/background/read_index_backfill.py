@@ -1,5 +1,5 @@
-"""The backfill of ClickHouse's read indexes (migrations 0007 and 0008) with the rows written before
-their materialized views existed: a background job, so that start-up never copies a table.
+"""The backfill of ClickHouse's read indexes (migrations 0007 and 0009, state in 0008) with the rows
+written before their materialized views existed: a background job, so that start-up never copies a table.
 
 The worker's manager runs it from our own table `langfuse_aio_background_migrations` (row `NAME`,
 script `SCRIPT`), under Langfuse's lock protocol (one worker at a time across replicas; abort on
@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 NAME: Final = "20261205_read_index_backfill"
 SCRIPT: Final = "backfillReadIndexes"
 DEFAULT_CHUNK_ROWS: Final = 1_000_000  # a few seconds of INSERT … SELECT, far below HTTP timeouts
+_TABLES: Final = "SELECT name FROM system.tables WHERE database = {database:String} AND name IN {names:Array(String)}"
 _PARTITIONS: Final = (
     "SELECT partition_id, sum(rows) AS n FROM system.parts WHERE database = {database:String}"
     " AND table = {table:String} AND active GROUP BY partition_id"
@@ -74,12 +75,14 @@ class ReadIndexBackfill:
         for attempt in range(self._check_retries + 1):  # ClickHouse may be migrated by a process starting later
             try:
                 await complete_indexes(self._ch)
-                return None
+                if await self._indexes_exist():
+                    return None
+                log.info("read_index_backfill_waiting_for_clickhouse", attempt=attempt + 1, error="index missing")
             except ClickHouseError as exc:
                 log.info("read_index_backfill_waiting_for_clickhouse", attempt=attempt + 1, error=str(exc))
             if attempt < self._check_retries:
                 await asyncio.sleep(self._check_wait)
-        return f"ClickHouse has no {STATE_TABLE} table: its migrations 0007 and 0008 are not applied"
+        return f"ClickHouse has no {STATE_TABLE} table or no read index: its migrations 0007 to 0009 are not applied"
 
     async def run(self, args: Mapping[str, Any], state: StateStore, abort: asyncio.Event) -> None:
         chunk_rows = int_arg(args, "chunkRows", DEFAULT_CHUNK_ROWS) or DEFAULT_CHUNK_ROWS
@@ -115,6 +118,11 @@ class ReadIndexBackfill:
                          high=None if chunk.high is None else iso(chunk.high), rows=rows, rows_done=rows_done)
             await mark_complete(self._ch, source.index)
             log.info("read_index_backfill_index_complete", index=source.index, rows_done=rows_done)
+
+    async def _indexes_exist(self) -> bool:
+        wanted = [source.index for source in SOURCES]
+        rows = await self._ch.query(_TABLES, {"database": self._ch.database, "names": wanted})
+        return {str(r["name"]) for r in rows} == set(wanted)
 
     async def _partitions(self, table: str) -> dict[str, int]:
         rows = await self._ch.query(_PARTITIONS, {"database": self._ch.database, "table": table})

@@ -1,6 +1,6 @@
 """What the read-index backfill copies, in which chunks, and where a resumed run starts (pure).
 
-Each index of ClickHouse migration 0007 is filled from its table by the SELECT of its materialized
+Each read index (ClickHouse migrations 0007 and 0009) is filled from its table by the SELECT of its materialized
 view (`IndexSource.view_select`, which tests/unit compares with the view in the SQL file), one
 chunk at a time. A chunk is one partition of the table (`_partition_id`, whatever the partition key
 is), or, for a partition of more than `chunk_rows` rows, a contiguous hour-aligned slice of it (the
@@ -23,8 +23,8 @@ from typing import Any, Final
 
 from langfuse_aio.migrations.background.progress import iso, parse_date
 from langfuse_aio.storage.clickhouse.read_index_state import (
-    OBSERVATION_TRACE_INDEX,
-    SCORE_TRACE_INDEX,
+    OBSERVATIONS_BY_TRACE,
+    SCORES_BY_TRACE,
     TRACE_USER_INDEX,
 )
 
@@ -51,14 +51,17 @@ SOURCES: Final = (
         "traces.user_id IS NOT NULL",
     ),
     IndexSource(
-        OBSERVATION_TRACE_INDEX, "observations", "start_time",
-        "SELECT project_id, trace_id, id, start_time, end_time, ifNull(total_cost, cost_details['total']) AS cost,"
-        " event_ts, is_deleted FROM observations",
+        OBSERVATIONS_BY_TRACE, "observations", "start_time",
+        "SELECT id, trace_id, project_id, environment, type, parent_observation_id, start_time, end_time, name,"
+        " metadata, level, status_message, version, input, output, provided_model_name, internal_model_id,"
+        " model_parameters, provided_usage_details, usage_details, provided_cost_details, cost_details, total_cost,"
+        " completion_start_time, prompt_id, prompt_name, prompt_version, created_at, updated_at, event_ts,"
+        " is_deleted FROM observations",
     ),
     IndexSource(
-        SCORE_TRACE_INDEX, "scores", "timestamp",
-        "SELECT project_id, trace_id, id, timestamp, (data_type IN ('NUMERIC', 'CATEGORICAL', 'BOOLEAN')"
-        " AND isFinite(value) AND (data_type != 'CATEGORICAL' OR string_value IS NOT NULL)) AS renderable,"
+        SCORES_BY_TRACE, "scores", "timestamp",
+        "SELECT id, timestamp, project_id, environment, trace_id, session_id, observation_id, name, value, source,"
+        " comment, metadata, author_user_id, config_id, data_type, string_value, queue_id, created_at, updated_at,"
         " event_ts, is_deleted FROM scores",
     ),
 )

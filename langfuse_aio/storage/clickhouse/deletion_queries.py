@@ -6,11 +6,13 @@ merge drops the rows physically later. Both ClickHouse (default `lightweight_del
 and chDB return only once the mask is applied, so a read right after no longer sees the rows.
 Each DELETE rewrites parts under new names, which the read cache (`read_cache.py`) notices.
 
-Each table's per-read index of migration 0007 (`INDEXES`, fed by a materialized view, which a
-DELETE does not reach) loses the same rows too: `delete_ids` hides them with tombstones (a copy of
-the latest version of each index key, `is_deleted = 1`, 1 ms later: a plain insert, no second
-mutation while the caller holds entity locks; a version written later, as late events make, still
-wins); `delete_project` deletes them asynchronously (`lightweight_deletes_sync = 0`).
+Each table's read index (`INDEXES`: trace_user_index of migration 0007, the per-trace copies of
+0009; fed by a materialized view, which a DELETE does not reach) loses the same rows too:
+`delete_ids` hides them with tombstones (a copy of the latest version of each index key,
+`is_deleted = 1`, 1 ms later: a plain insert, no second mutation while the caller holds entity
+locks; a version written later, as late events make, still wins). A tombstone carries none of the
+deleted content (`_BLANKED`), so once merges have folded the older versions into it, nothing of
+the row is left. `delete_project` deletes index rows asynchronously (`lightweight_deletes_sync = 0`).
 
 Rows are selected by id (chunked by `IDS_PER_QUERY`) rather than by trace_id, so that exactly the
 entities whose event files the caller removed lose their rows. `project_id` is first in every filter.
@@ -25,8 +27,13 @@ from clickhouse_connect.driver.binding import quote_identifier
 from langfuse_aio.storage.clickhouse.base import ClickHouse
 from langfuse_aio.storage.clickhouse.repositories import IDS_PER_QUERY, TABLES
 
-INDEXES = {"traces": "trace_user_index", "observations": "observation_trace_index", "scores": "score_trace_index"}
+INDEXES = {"traces": "trace_user_index", "observations": "observations_by_trace", "scores": "scores_by_trace"}
 _INDEX_KEYS = {"traces": "user_id, toDate(timestamp), id", "observations": "trace_id, id", "scores": "trace_id, id"}
+_BLANKED = {  # the content columns a tombstone leaves empty
+    "traces": "NULL AS input, NULL AS output, map() AS metadata",
+    "observations": "NULL AS input, NULL AS output, map() AS metadata, NULL AS status_message",
+    "scores": "NULL AS comment, map() AS metadata, NULL AS string_value",
+}
 _ASYNC = " SETTINGS lightweight_deletes_sync = 0"
 
 
@@ -71,8 +78,9 @@ async def delete_ids(ch: ClickHouse, table: str, project_id: str, ids: Sequence[
         index, key = INDEXES[table], _INDEX_KEYS[table]
         await ch.command(
             f"INSERT INTO {quote_identifier(index)} SELECT * REPLACE (event_ts + toIntervalMillisecond(1) AS event_ts,"
-            f" 1 AS is_deleted) FROM {quote_identifier(index)} WHERE project_id = {{project_id:String}}"
-            f" AND id IN {{ids:Array(String)}} ORDER BY event_ts DESC LIMIT 1 BY {key}",
+            f" 1 AS is_deleted, {_BLANKED[table]}) FROM {quote_identifier(index)}"
+            f" WHERE project_id = {{project_id:String}} AND id IN {{ids:Array(String)}}"
+            f" ORDER BY event_ts DESC LIMIT 1 BY {key}",
             params,
         )
 

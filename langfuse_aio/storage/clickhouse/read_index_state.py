@@ -1,10 +1,12 @@
-"""Whether each read index of ClickHouse migration 0007 holds every row of its table yet.
+"""Whether each read index holds every row of its table yet: trace_user_index (ClickHouse
+migration 0007) and the per-trace copies observations_by_trace and scores_by_trace (0009).
 
-An index is fed by a materialized view from the moment 0007 created it; the rows written before
+An index is fed by a materialized view from the moment its migration created it; the rows written before
 are copied by the worker's backfill job (`migrations/background/read_index_backfill.py`). Until an
 index is recorded complete in `langfuse_aio_read_index_state` (migration 0008), readers take the
 path that reads the table itself (`trace_queries` for the userId list, the tables for a list
-page's figures), so their answers are right at every moment of the backfill.
+page's figures and for one trace's observations and scores), so their answers are right at every
+moment of the backfill. State rows of 0007's dropped key-only indexes are ignored.
 
 A state row never goes back (`complete` is the maximum over an index's rows), so `ReadIndexes`
 caches a complete index for good and, while any is not, asks again at most every
@@ -26,9 +28,9 @@ log = structlog.get_logger(__name__)
 
 STATE_TABLE: Final = "langfuse_aio_read_index_state"
 TRACE_USER_INDEX: Final = "trace_user_index"
-OBSERVATION_TRACE_INDEX: Final = "observation_trace_index"
-SCORE_TRACE_INDEX: Final = "score_trace_index"
-INDEXES: Final = (TRACE_USER_INDEX, OBSERVATION_TRACE_INDEX, SCORE_TRACE_INDEX)
+OBSERVATIONS_BY_TRACE: Final = "observations_by_trace"
+SCORES_BY_TRACE: Final = "scores_by_trace"
+INDEXES: Final = (TRACE_USER_INDEX, OBSERVATIONS_BY_TRACE, SCORES_BY_TRACE)
 ALL: Final = frozenset(INDEXES)
 
 _COMPLETE = f"SELECT index_name FROM {STATE_TABLE} GROUP BY index_name HAVING max(complete) = 1"

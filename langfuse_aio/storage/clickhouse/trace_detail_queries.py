@@ -1,10 +1,11 @@
 """Reads around single traces: the list page's per-trace figures, one trace in full, a session's traces.
 
-Observations and scores of a list page are aggregated for the page's trace ids only, one query each
-(from their per-trace indexes `observation_trace_index` and `score_trace_index` once those are
-complete, see `read_index_state`; from the tables themselves before).
-Everything here keeps Langfuse's window between a trace and its observations and scores (see
-`get_trace_detail`). All values are bound parameters.
+Observations and scores are read from their per-trace copies `observations_by_trace` and
+`scores_by_trace` (ClickHouse migration 0009), where a trace's rows are one short range, once those
+are complete (see `read_index_state`); from the tables themselves before, whose sort keys scatter a
+trace's rows over many granules. Both hold the same columns and versions, so one SQL text serves
+either (`_source`). Everything here keeps Langfuse's window between a trace and its observations
+and scores (see `get_trace_detail`). All values are bound parameters.
 """
 
 from __future__ import annotations
@@ -17,35 +18,32 @@ from decimal import Decimal
 from langfuse_aio.domain.trace_filters import TraceFilter
 from langfuse_aio.domain.trace_views import TraceSummary
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
-from langfuse_aio.storage.clickhouse.read_index_state import OBSERVATION_TRACE_INDEX, SCORE_TRACE_INDEX
+from langfuse_aio.storage.clickhouse.read_index_state import OBSERVATIONS_BY_TRACE, SCORES_BY_TRACE
 from langfuse_aio.storage.clickhouse.trace_queries import TRACE_WINDOW, latest_sql, predicate
 
 _LATEST = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
+_COPIES = {"observations": OBSERVATIONS_BY_TRACE, "scores": SCORES_BY_TRACE}
 
-# Every version of the page's observations from observation_trace_index (migration 0007), ordered
-# by (trace_id, id): one small range per trace instead of every observation granule holding one
-# of them. Per (trace_id, id) the latest version counts, as `LIMIT 1 BY id` over
-# `observations WHERE trace_id IN …` gives; deduplicated here (a few rows per trace), not by FINAL.
+
+def _source(table: str, indexes: frozenset[str]) -> str:
+    """`table`'s per-trace copy when that is complete, else the table."""
+    copy = _COPIES[table]
+    return copy if copy in indexes else table
+
+
+# Every version of the page's observations, to be deduplicated here per (trace_id, id) (a few rows
+# per trace), as `LIMIT 1 BY id` over `observations WHERE trace_id IN …` would. Versions from one
+# hour before the page's earliest trace on: on the table, that lets the sort key skip days.
 _OBSERVATIONS_SQL = (
-    "SELECT trace_id, id, start_time, end_time, cost, event_ts, is_deleted FROM observation_trace_index"
-    " WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
-)
-_SCORES_SQL = (  # the same from score_trace_index; `renderable` as the list keeps scores
-    "SELECT trace_id, id, timestamp, renderable, event_ts, is_deleted FROM score_trace_index"
-    " WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
-)
-# The same rows from the tables, while an index is not complete (as the list read before 0007:
-# versions from one hour before the page's earliest trace on, which lets the sort keys skip days).
-_TABLE_OBSERVATIONS_SQL = (
     "SELECT trace_id, id, start_time, end_time, ifNull(total_cost, cost_details['total']) AS cost, event_ts,"
-    " is_deleted FROM observations WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
-    " AND start_time >= {lower:DateTime64(3)}"
+    " is_deleted FROM {table} WHERE project_id = {{project_id:String}} AND trace_id IN {{trace_ids:Array(String)}}"
+    " AND start_time >= {{lower:DateTime64(3)}}"
 )
-_TABLE_SCORES_SQL = (
+_SCORES_SQL = (  # `renderable`: what the list keeps (a finite value; a CATEGORICAL one with its string)
     "SELECT trace_id, id, timestamp, (data_type IN ('NUMERIC', 'CATEGORICAL', 'BOOLEAN') AND isFinite(value)"
-    " AND (data_type != 'CATEGORICAL' OR string_value IS NOT NULL)) AS renderable, event_ts, is_deleted FROM scores"
-    " WHERE project_id = {project_id:String} AND trace_id IN {trace_ids:Array(String)}"
-    " AND timestamp >= {lower:DateTime64(3)}"
+    " AND (data_type != 'CATEGORICAL' OR string_value IS NOT NULL)) AS renderable, event_ts, is_deleted FROM {table}"
+    " WHERE project_id = {{project_id:String}} AND trace_id IN {{trace_ids:Array(String)}}"
+    " AND timestamp >= {{lower:DateTime64(3)}}"
 )
 
 
@@ -53,14 +51,14 @@ async def trace_summaries(
     ch: ClickHouse, project_id: str, traces: Sequence[Row], *, indexes: frozenset[str]
 ) -> dict[str, TraceSummary]:
     """Observation and score figures of each trace (Langfuse's one-hour window before the trace),
-    through the read indexes named in `indexes` (the complete ones), else from the tables."""
+    through the per-trace copies named in `indexes` (the complete ones), else from the tables."""
     if not traces:
         return {}
     params = {"project_id": project_id, "trace_ids": [str(t["id"]) for t in traces],
               "lower": min(t["timestamp"] for t in traces) - TRACE_WINDOW}
     versions, score_versions = await asyncio.gather(
-        ch.query(_OBSERVATIONS_SQL if OBSERVATION_TRACE_INDEX in indexes else _TABLE_OBSERVATIONS_SQL, params),
-        ch.query(_SCORES_SQL if SCORE_TRACE_INDEX in indexes else _TABLE_SCORES_SQL, params))
+        ch.query(_OBSERVATIONS_SQL.format(table=_source("observations", indexes)), params),
+        ch.query(_SCORES_SQL.format(table=_source("scores", indexes)), params))
     lower = {str(t["id"]): t["timestamp"] - TRACE_WINDOW for t in traces}
     score_ids: dict[str, tuple[str, ...]] = {}
     for trace_id, rows in _by_trace(score_versions).items():
@@ -102,22 +100,29 @@ def _summary(observations: Sequence[Row], score_ids: tuple[str, ...]) -> TraceSu
 # --- one trace, and the traces of a session -------------------------------------------------------
 
 
-# Every version of the trace's rows, at most `_VERSIONS_CAP` of them; the latest of each id is picked
-# here. `ORDER BY … LIMIT` lets ClickHouse read the wide columns of the returned rows only (lazy
-# materialization): cheaper than deduplicating in SQL, which reads them for every row it sorts.
+# Every version of the trace's rows, at most a cap of them; the latest of each id is picked here.
+# On the tables, `ORDER BY … LIMIT` lets ClickHouse read the wide columns of the returned rows only
+# (lazy materialization): cheaper than deduplicating in SQL, which reads them for every row it
+# sorts. A copy holds a trace's rows in one range and needs no sort (which would cost ~1.5 ms).
+# `{time}` is the table's time column, `{table}` the table or its copy.
 _VERSIONS_CAP = 5_000
-_TRACE_VERSIONS = (
+_TRACE_VERSIONS_CAP = 1_000
+_TRACE_VERSIONS = (  # unsorted: ORDER BY … LIMIT 1 costs ~1 ms more than picking here
+    "SELECT * FROM traces WHERE project_id = {project_id:String} AND id = {trace_id:String} LIMIT {cap:UInt32}"
+)
+_TRACE_LATEST = (
     "SELECT * FROM traces WHERE project_id = {project_id:String} AND id = {trace_id:String}"
     " ORDER BY event_ts DESC, is_deleted ASC LIMIT 1"
 )
-_OBSERVATION_VERSIONS = (
-    "SELECT * FROM observations WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}"
-    " AND start_time >= {lower:DateTime64(3)} ORDER BY start_time, id LIMIT {cap:UInt32}"
+_VERSIONS = (
+    "SELECT * FROM {table} WHERE project_id = {{project_id:String}} AND trace_id = {{trace_id:String}}"
+    " AND {time} >= {{lower:DateTime64(3)}}{order} LIMIT {{cap:UInt32}}"
 )
-_SCORE_VERSIONS = (
-    "SELECT * FROM scores WHERE project_id = {project_id:String} AND trace_id = {trace_id:String}"
-    " AND timestamp >= {lower:DateTime64(3)} ORDER BY timestamp, id LIMIT {cap:UInt32}"
+_DEDUPLICATED = (  # for a trace of more than `_VERSIONS_CAP` versions
+    "SELECT * FROM (SELECT * FROM {table} WHERE project_id = {{project_id:String}} AND trace_id = {{trace_id:String}}"
+    f" AND {{time}} >= {{{{lower:DateTime64(3)}}}} {_LATEST}) WHERE is_deleted = 0"
 )
+_TIME_COLUMNS = {"observations": "start_time", "scores": "timestamp"}
 
 
 def latest_live(rows: Sequence[Row]) -> list[Row]:
@@ -131,43 +136,43 @@ def latest_live(rows: Sequence[Row]) -> list[Row]:
     return [row for row in latest.values() if not row["is_deleted"]]
 
 
-async def _latest_of_trace(ch: ClickHouse, versions_sql: str, deduplicated_sql: str, params: Row) -> list[Row]:
-    rows = await ch.query(versions_sql, {**params, "cap": _VERSIONS_CAP})
+async def _latest_of_trace(ch: ClickHouse, table: str, indexes: frozenset[str], params: Row) -> list[Row]:
+    source, time = _source(table, indexes), _TIME_COLUMNS[table]
+    order = "" if source != table else f" ORDER BY {time}, id"
+    rows = await ch.query(_VERSIONS.format(table=source, time=time, order=order), {**params, "cap": _VERSIONS_CAP})
     if len(rows) < _VERSIONS_CAP:
         return latest_live(rows)
-    return await ch.query(deduplicated_sql, params)  # a very large trace: deduplicate in ClickHouse
+    # a very large trace: deduplicate in ClickHouse
+    return await ch.query(_DEDUPLICATED.format(table=source, time=time), params)
 
 
-async def get_trace_detail(ch: ClickHouse, project_id: str, trace_id: str) -> tuple[Row, list[Row], list[Row]] | None:
-    """The trace's latest live row, with its observations (by start time) and scores (newest first).
+async def _latest_trace(ch: ClickHouse, params: Row) -> Row | None:
+    """The trace's latest version (a tombstone included), or None."""
+    versions = await ch.query(_TRACE_VERSIONS, {**params, "cap": _TRACE_VERSIONS_CAP})
+    if len(versions) >= _TRACE_VERSIONS_CAP:
+        versions = await ch.query(_TRACE_LATEST, params)
+    return max(versions, key=lambda r: (r["event_ts"], -r["is_deleted"]), default=None)
+
+
+async def get_trace_detail(
+    ch: ClickHouse, project_id: str, trace_id: str, *, indexes: frozenset[str]
+) -> tuple[Row, list[Row], list[Row]] | None:
+    """The trace's latest live row, with its observations (by start time) and scores (newest first),
+    read from their per-trace copies where `indexes` names those complete.
 
     Langfuse's window is kept: observations starting at most one hour before the trace's timestamp,
     scores stamped at most one hour before it. It exists for pruning, and it pays: the sort keys
     `(project_id, type, toDate(start_time), id)` and `(project_id, toDate(timestamp), name, id)` skip
     every older day, which for a recent trace (what SDKs and users mostly fetch) is nearly all data.
     What it costs is an observation starting more than an hour before its own trace, which no SDK
-    produces; it is left out here as in Langfuse, and also from the trace's figures in the list."""
-    found = await ch.query(_TRACE_VERSIONS, {"project_id": project_id, "trace_id": trace_id})
-    if not found or found[0]["is_deleted"]:
+    produces; it is left out here as in Langfuse, and also from the trace's figures in the list.
+    The copies do not need the window; they keep it so that both paths answer alike."""
+    trace = await _latest_trace(ch, {"project_id": project_id, "trace_id": trace_id})
+    if trace is None or trace["is_deleted"]:
         return None
-    trace = found[0]
     params = {"project_id": project_id, "trace_id": trace_id, "lower": trace["timestamp"] - TRACE_WINDOW}
     observations, scores = await asyncio.gather(  # concurrent on a ClickHouse server; chDB runs one at a time
-        _latest_of_trace(
-            ch, _OBSERVATION_VERSIONS,
-            "SELECT * FROM (SELECT * FROM observations WHERE project_id = {project_id:String}"
-            " AND trace_id = {trace_id:String} AND start_time >= {lower:DateTime64(3)}"
-            f" {_LATEST}) WHERE is_deleted = 0",
-            params,
-        ),
-        _latest_of_trace(
-            ch, _SCORE_VERSIONS,
-            "SELECT * FROM (SELECT * FROM scores WHERE project_id = {project_id:String}"
-            " AND trace_id = {trace_id:String} AND timestamp >= {lower:DateTime64(3)}"
-            f" {_LATEST}) WHERE is_deleted = 0",
-            params,
-        ),
-    )
+        _latest_of_trace(ch, "observations", indexes, params), _latest_of_trace(ch, "scores", indexes, params))
     return trace, *_ordered(observations, scores)
 
 
