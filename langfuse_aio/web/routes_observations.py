@@ -13,10 +13,11 @@ from langfuse_aio.domain.observation_filters import parse_v1
 from langfuse_aio.domain.observation_v2_views import TRACE_GROUPS, Cursor, encode_cursor, observation_to_v2, parse_v2
 from langfuse_aio.storage.clickhouse import observation_queries as queries
 from langfuse_aio.storage.clickhouse.base import Row
+from langfuse_aio.storage.clickhouse.observation_predicate import predicate as observation_predicate
 from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
 from langfuse_aio.storage.postgres.prices import ModelPrices, prices_for_models
 from langfuse_aio.web.auth import authenticate, resources
-from langfuse_aio.web.read_cache import read_cache
+from langfuse_aio.web.read_cache import read_cache, read_indexes
 
 bp = Blueprint("observations", __name__)
 
@@ -33,10 +34,10 @@ def _with_prices(row: Row, prices: ModelPrices) -> dict[str, object]:
 async def list_observations() -> Response:
     scope = await authenticate()
     flt, page = parse_v1(request.args)
-    predicate = queries.predicate(scope.project_id, flt)
+    ch = resources().clickhouse
+    predicate = observation_predicate(scope.project_id, flt, indexes=await read_indexes().complete(ch))
     rows, total = await queries.list_page_with_total(
-        resources().clickhouse, predicate, skip=page.offset, take=page.limit, cache=read_cache()
-    )
+        ch, predicate, skip=page.offset, take=page.limit, cache=read_cache())
     prices = await _prices(rows)
     return jsonify({"data": [_with_prices(row, prices) for row in rows], "meta": page.meta(total)})
 
@@ -56,7 +57,8 @@ async def list_observations_v2() -> Response:
     query = parse_v2(request.args)
     ch = resources().clickhouse
     after = (query.cursor.start_time, query.cursor.id) if query.cursor else None
-    predicate = queries.predicate(scope.project_id, query.filter, after=after)
+    predicate = observation_predicate(
+        scope.project_id, query.filter, after=after, indexes=await read_indexes().complete(ch))
     rows = await queries.list_page(ch, predicate, skip=0, take=query.limit + 1)
     more, rows = len(rows) > query.limit, rows[: query.limit]
 

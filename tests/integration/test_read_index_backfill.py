@@ -67,8 +67,9 @@ ALICE = [
     ("t-a4", "t", ["o-5"], [], 0.0),
 ]
 ALICE_IDS = [t[0] for t in ALICE]
-# GET /traces/t-a1: its observations by start time, and its live score (s-del is deleted)
-A1_DETAIL = (["o-1", "o-2"], ["s-1"], 0.5)
+# GET /traces/t-a1: its observations by start time, its live score (s-del is deleted), its cost;
+# and GET /observations?traceId=t-a1 (newest first) with its total
+A1_DETAIL = (["o-1", "o-2"], ["s-1"], 0.5, ["o-2", "o-1"], 2)
 
 
 # --- stores -----------------------------------------------------------------------------------------
@@ -150,11 +151,14 @@ async def alice_list(resources: Resources, ch: ClickHouse, project: TestProject)
 
 
 async def a1_detail(resources: Resources, ch: ClickHouse, project: TestProject) -> tuple[Any, ...]:
-    """GET /traces/t-a1 from a new app on `ch`: (observation ids, score ids, totalCost)."""
+    """GET /traces/t-a1 and /observations?traceId=t-a1 from a new app on `ch` (see A1_DETAIL)."""
     client = create_app(dataclasses.replace(resources, clickhouse=ch)).test_client()
     status, body = await api_get(client, project, "/api/public/traces/t-a1", {})
     assert status == 200, body
-    return [o["id"] for o in body["observations"]], [s["id"] for s in body["scores"]], body["totalCost"]
+    status, listed = await api_get(client, project, "/api/public/observations", {"traceId": "t-a1"})
+    assert status == 200, listed
+    return ([o["id"] for o in body["observations"]], [s["id"] for s in body["scores"]], body["totalCost"],
+            [o["id"] for o in listed["data"]], listed["meta"]["totalItems"])
 
 
 async def index_only(ch: ClickHouse, project: TestProject) -> list[str]:

@@ -23,148 +23,43 @@ last, by id within the types and start times of their keys (`rows_in_order`): th
 narrows the read before the id index does.
 
 One trace. Every version of an observation carries its trace id (it never changes once explicit,
-and tombstones copy it), so a filter naming a trace deduplicates that trace's rows only, which the
-trace_id index finds: page and count come from one read of them (`_trace_page`).
+and tombstones copy it), so a filter naming a trace deduplicates that trace's rows only: page and
+count come from one read of them (`_trace_page`), in `observations_by_trace` (one short range) once
+that copy is complete, else through the trace_id index of `observations`.
 
 The `userId`/`sessionId` filters select trace ids through the traces' latest versions, and so do
 the structured `filter`'s conditions on trace columns; its other conditions join P directly
-(`observation_filter_sql`), the columns they read carried through deduplication (`Predicate.columns`).
+(`observation_filter_sql`), the columns they read carried through deduplication (`Predicate.columns`);
+P itself is built in `observation_predicate`.
 SQL text comes only from constants here; every value is a bound parameter.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
-from langfuse_aio.domain.observation_filters import ObservationFilter
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
-from langfuse_aio.storage.clickhouse.observation_filter_sql import (
-    is_trace_column,
-    observation_condition,
-    trace_side_condition,
-)
+from langfuse_aio.storage.clickhouse.observation_predicate import KEY_COLUMNS, LATEST, Predicate
 from langfuse_aio.storage.clickhouse.read_cache import ReadCache
 from langfuse_aio.storage.clickhouse.repositories import fetch_current_rows
 
 MAX_WINDOW = 200_000
 INLINE_IDS = 4_096  # up to this window, candidate ids go back as a bound array (well under URI limits)
-_LATEST = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
 _ORDER = "ORDER BY start_time DESC, id DESC"
-# the columns P reads, deduplicated together with the sort columns
-_KEY_COLUMNS = (
-    "id, start_time, event_ts, is_deleted, trace_id, type, name, parent_observation_id, version, level, environment"
-)
-_KEY_COLUMN_SET = frozenset(c.strip() for c in _KEY_COLUMNS.split(","))
 _OF_TRACE = " AND trace_id = {trace_id:String}"
-_AFTER_CURSOR = (
-    "start_time <= {cursor_start:DateTime64(3)}"
-    " AND (start_time < {cursor_start:DateTime64(3)} OR id < {cursor_id:String})"
-)
 _AT_OR_ABOVE_THRESHOLD = (
     "start_time >= {threshold_start:DateTime64(3)}"
     " AND (start_time > {threshold_start:DateTime64(3)} OR id >= {threshold_id:String})"
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Predicate:
-    conditions: tuple[str, ...]
-    params: dict[str, Any]
-    trace_id: str | None = None  # the filter names one trace
-    reads_traces: bool = False  # a condition reads the traces table (userId, sessionId, trace columns)
-    columns: tuple[str, ...] = ()  # columns the conditions read besides `_KEY_COLUMNS`
-
-    @property
-    def project_id(self) -> str:
-        return str(self.params["project_id"])
-
-    @property
-    def cache_key(self) -> Hashable:
-        values = tuple((k, tuple(v) if isinstance(v, list) else v) for k, v in sorted(self.params.items()))
-        return ("observations", self.conditions, values)
-
-    @property
-    def sql(self) -> str:
-        return "".join(f" AND {c}" for c in self.conditions)
-
-
-def _in_traces(conditions: list[str], columns: list[str]) -> str:
-    """The observation's trace's latest live version satisfies all `conditions` (on `columns`)."""
-    where = " AND ".join(conditions)
-    read = ", ".join(dict.fromkeys(["id", *columns, "is_deleted"]))
-    return (
-        f"trace_id IN (SELECT id FROM (SELECT {read} FROM traces WHERE project_id = {{project_id:String}}"
-        f" AND id IN (SELECT id FROM traces WHERE project_id = {{project_id:String}} AND {where}) {_LATEST})"
-        f" WHERE is_deleted = 0 AND {where})"
-    )
-
-
-def predicate(project_id: str, flt: ObservationFilter, *, after: tuple[datetime, str] | None = None) -> Predicate:
-    """P: the filter (and the cursor's position) as conditions on an observation row."""
-    conds: list[str] = []
-    params: dict[str, Any] = {"project_id": project_id}
-
-    def equal(column: str, name: str, value: str | None) -> None:
-        if value is not None:
-            conds.append(f"{column} = {{{name}:String}}")
-            params[name] = value
-
-    equal("type", "type", flt.type)
-    equal("name", "name", flt.name)
-    equal("trace_id", "trace_id", flt.trace_id)
-    equal("parent_observation_id", "parent_observation_id", flt.parent_observation_id)
-    equal("version", "version", flt.version)
-    equal("level", "level", flt.level)
-    if flt.has_parent is not None:
-        conds.append("ifNull(parent_observation_id, '') " + ("!=" if flt.has_parent else "=") + " ''")
-    if flt.environments:
-        conds.append("environment IN {environments:Array(String)}")
-        params["environments"] = list(flt.environments)
-    if flt.from_start_time is not None:
-        conds.append("start_time >= {from_start_time:DateTime64(3)}")
-        params["from_start_time"] = flt.from_start_time
-    if flt.to_start_time is not None:
-        conds.append("start_time < {to_start_time:DateTime64(3)}")
-        params["to_start_time"] = flt.to_start_time
-    trace_conds: list[str] = []
-    trace_columns: list[str] = []
-    columns: list[str] = []
-    if flt.user_id is not None:
-        trace_conds.append("user_id = {user_id:String}")
-        trace_columns.append("user_id")
-        params["user_id"] = flt.user_id
-    if flt.session_id is not None:
-        trace_conds.append("session_id = {session_id:String}")
-        trace_columns.append("session_id")
-        params["session_id"] = flt.session_id
-    for condition in flt.conditions:
-        if is_trace_column(condition):
-            sql, reads = trace_side_condition(condition)
-            trace_conds.append(sql.text)
-            trace_columns.extend(reads)
-        else:
-            sql, reads = observation_condition(condition)
-            conds.append(sql.text)
-            columns.extend(reads)
-        params.update(sql.params)
-    if trace_conds:
-        conds.append(_in_traces(trace_conds, trace_columns))
-    if after is not None:
-        conds.append(_AFTER_CURSOR)
-        params["cursor_start"], params["cursor_id"] = after
-    extra = tuple(c for c in dict.fromkeys(columns) if c not in _KEY_COLUMN_SET)
-    return Predicate(tuple(conds), params, flt.trace_id or None, bool(trace_conds), extra)
-
-
-def _latest_sql(p: Predicate, candidates: str) -> str:
+def _latest_sql(p: Predicate, candidates: str, table: str = "observations") -> str:
     """Latest live versions of the candidate ids that satisfy P (their sorting-key columns only)."""
-    read = ", ".join((_KEY_COLUMNS, *p.columns))
+    read = ", ".join((KEY_COLUMNS, *p.columns))
     return (
-        f"SELECT id, start_time, type FROM (SELECT {read} FROM observations"
-        f" WHERE project_id = {{project_id:String}}{candidates} {_LATEST}) WHERE is_deleted = 0{p.sql}"
+        f"SELECT id, start_time, type FROM (SELECT {read} FROM {table}"
+        f" WHERE project_id = {{project_id:String}}{candidates} {LATEST}) WHERE is_deleted = 0{p.sql}"
     )
 
 
@@ -222,7 +117,7 @@ async def count_observations(ch: ClickHouse, p: Predicate, *, cache: ReadCache |
     otherwise `FINAL` counts them (exact for the rows this server writes, see `trace_queries`), kept
     in `cache` while the tables read are unchanged."""
     if p.trace_id is not None:
-        rows = await ch.query(f"SELECT count() AS n FROM ({_latest_sql(p, _OF_TRACE)})", p.params)
+        rows = await ch.query(f"SELECT count() AS n FROM ({_latest_sql(p, _OF_TRACE, p.trace_table)})", p.params)
         return int(rows[0]["n"]) if rows else 0
 
     async def count() -> int:
@@ -250,7 +145,7 @@ async def rows_in_order(ch: ClickHouse, project_id: str, keys: Sequence[Row]) ->
     rows = await ch.query(
         "SELECT * FROM (SELECT * FROM observations WHERE project_id = {project_id:String}"
         " AND type IN {types:Array(String)} AND start_time >= {lo:DateTime64(3)} AND start_time <= {hi:DateTime64(3)}"
-        f" AND id IN {{ids:Array(String)}} {_LATEST}) WHERE is_deleted = 0",
+        f" AND id IN {{ids:Array(String)}} {LATEST}) WHERE is_deleted = 0",
         {
             "project_id": project_id,
             "types": sorted({str(k["type"]) for k in keys}),
@@ -268,8 +163,8 @@ async def _trace_page(ch: ClickHouse, p: Predicate, *, skip: int, take: int, tot
     of them carries its id), with the count of all matching ones when `total` (else -1)."""
     count = ", count() OVER () AS _total" if total else ""
     rows = await ch.query(
-        f"SELECT *{count} FROM (SELECT * FROM observations WHERE project_id = {{project_id:String}}{_OF_TRACE}"
-        f" {_LATEST}) WHERE is_deleted = 0{p.sql} {_ORDER} LIMIT {{take:UInt32}} OFFSET {{skip:UInt64}}",
+        f"SELECT *{count} FROM (SELECT * FROM {p.trace_table} WHERE project_id = {{project_id:String}}{_OF_TRACE}"
+        f" {LATEST}) WHERE is_deleted = 0{p.sql} {_ORDER} LIMIT {{take:UInt32}} OFFSET {{skip:UInt64}}",
         {**p.params, "take": take, "skip": skip},
     )
     if not total:
