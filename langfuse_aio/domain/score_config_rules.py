@@ -17,7 +17,7 @@ for one that does not); the worker treats such a config as missing.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -167,3 +167,13 @@ def config_for_inflation(row: Mapping[str, Any]) -> ScoreConfig | None:
         max_value=None if row.get("max_value") is None else float(row["max_value"]),
         categories=tuple((str(c["label"]), float(c["value"])) for c in (row.get("categories") or ())),
     )
+
+
+def named_config_ids(event_lists: Iterable[Iterable[Mapping[str, Any]]]) -> set[str]:
+    """The `configId`s that score events name (events as stored: `{"body": {...}, ...}`)."""
+    return {
+        config_id
+        for events in event_lists
+        for event in events
+        if isinstance(body := event.get("body"), Mapping) and isinstance(config_id := body.get("configId"), str)
+    }

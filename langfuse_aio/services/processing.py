@@ -28,13 +28,14 @@ from langfuse_aio.domain import json_codec
 from langfuse_aio.domain.blob_keys import entity_event_key, entity_prefix
 from langfuse_aio.domain.entities import TABLES, group_stored_events
 from langfuse_aio.domain.merge import ScoreConfig, UnprocessableEntity, merge_entity
-from langfuse_aio.domain.score_config_rules import config_for_inflation
+from langfuse_aio.domain.score_config_rules import config_for_inflation, named_config_ids
 from langfuse_aio.services.legacy_baseline import LegacyBaseline
 from langfuse_aio.services.usage_costs import UsageCosts
 from langfuse_aio.storage.blob.base import BlobStore
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
 from langfuse_aio.storage.clickhouse.row_reader import CurrentRowReader
 from langfuse_aio.storage.clickhouse.writer import ClickHouseWriter
+from langfuse_aio.storage.postgres.ingestion_errors import Unprocessable, record_unprocessable
 from langfuse_aio.storage.postgres.score_configs import fetch_configs
 from langfuse_aio.storage.postgres.session_upserts import SessionUpserts
 from langfuse_aio.storage.redis.locks import EntityLocks
@@ -51,13 +52,6 @@ class Outcome:
     written: int = 0
     deferred: list[Entity] = field(default_factory=list)
     failed: int = 0
-
-
-@dataclass(frozen=True)
-class _Failure:
-    entity: Entity
-    reason: str
-    keys: tuple[str, ...] = ()
 
 
 def _lock_name(project_id: str, entity: Entity) -> str:
@@ -121,7 +115,7 @@ class IngestionProcessor:
                 await asyncio.gather(files, return_exceptions=True)
         if failures:
             outcome.failed = len(failures)
-            await self._record_failures(project_id, failures)
+            await record_unprocessable(self._pg, project_id, failures)
         return outcome
 
     # -- steps -----------------------------------------------------------------------------------
@@ -202,7 +196,7 @@ class IngestionProcessor:
 
     async def _merge_and_write(
         self, project_id: str, entities: list[Entity], fresh: dict[str, tuple[Entity, Events]], outcome: Outcome
-    ) -> list[_Failure]:
+    ) -> list[Unprocessable]:
         if not entities:
             return []
         by_type: dict[str, list[str]] = {}
@@ -221,19 +215,19 @@ class IngestionProcessor:
         configs = await self._score_configs(project_id, entities, loaded)
         now = self._clock()
         rows: dict[str, list[Row]] = {}
-        failures: list[_Failure] = []
+        failures: list[Unprocessable] = []
         sessions: set[str] = set()
         for entity, (events, keys, bad) in zip(entities, loaded, strict=True):
             entity_type, entity_id = entity
             if bad:
-                failures.append(_Failure(entity, "stored event file is not valid JSON", tuple(bad)))
+                failures.append(Unprocessable(entity, "stored event file is not valid JSON", tuple(bad)))
             if not events:
                 continue
             try:
                 result = merge_entity(entity_type, project_id, entity_id, events,
                                       current[entity_type].get(entity_id), now=now, score_configs=configs)
             except UnprocessableEntity as exc:
-                failures.append(_Failure(entity, exc.reason, tuple(keys)))
+                failures.append(Unprocessable(entity, exc.reason, tuple(keys)))
                 continue
             table_rows = rows.setdefault(TABLES[entity_type], [])
             table_rows.extend(result.tombstones)
@@ -267,29 +261,9 @@ class IngestionProcessor:
     ) -> dict[str, ScoreConfig]:
         """The project's valid score configs named by the score events (a missing or invalid one is
         absent, so a score naming it is unprocessable)."""
-        ids = {
-            config_id
-            for (entity_type, _), (events, _, _) in zip(entities, loaded, strict=True)
-            if entity_type == "score"
-            for event in events
-            if isinstance(body := event.get("body"), Mapping) and isinstance(config_id := body.get("configId"), str)
-        }
+        ids = named_config_ids(events for (kind, _), (events, _, _) in zip(entities, loaded, strict=True)
+                               if kind == "score")
         if not ids:
             return {}
-        configs = {}
-        for row in await fetch_configs(self._pg, project_id, sorted(ids)):
-            config = config_for_inflation(row)
-            if config is not None:
-                configs[config.id] = config
-        return configs
-
-    async def _record_failures(self, project_id: str, failures: list[_Failure]) -> None:
-        for failure in failures:
-            log.error("ingestion_entity_unprocessable", project_id=project_id, entity_type=failure.entity[0],
-                      entity_id=failure.entity[1], reason=failure.reason)
-        async with self._pg.connection() as conn, conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO langfuse_aio_ingestion_errors (project_id, entity_type, entity_id, reason, blob_keys) "
-                "VALUES (%s, %s, %s, %s, %s)",
-                [(project_id, f.entity[0], f.entity[1], f.reason, list(f.keys)) for f in failures],
-            )
+        configs = (config_for_inflation(row) for row in await fetch_configs(self._pg, project_id, sorted(ids)))
+        return {config.id: config for config in configs if config is not None}

@@ -14,6 +14,7 @@ from langfuse_aio.domain.score_config_rules import (
     InvalidScoreConfigError,
     config_for_inflation,
     config_to_api,
+    named_config_ids,
     parse_new_config,
     stored_config_problem,
 )
@@ -143,3 +144,12 @@ def test_deletion_takes_the_lock_the_worker_takes() -> None:
     from langfuse_aio.services.score_deletion import score_lock_name
 
     assert score_lock_name("p", "s/1") == _lock_name("p", ("score", "s/1"))
+
+
+def test_named_config_ids_takes_string_config_ids_of_event_bodies_only() -> None:
+    events = [
+        [{"body": {"configId": "c-1"}}, {"body": {"configId": 7}}, {"body": "not an object"}],
+        [{"body": {"configId": "c-2"}}, {"body": {}}, {"id": "no body"}, {"body": {"configId": "c-1"}}],
+    ]
+    assert named_config_ids(events) == {"c-1", "c-2"}
+    assert named_config_ids([]) == set()
