@@ -153,23 +153,25 @@ async def test_each_index_has_every_column_of_its_table(resources: Resources, ta
     assert described[index] == described[table]
 
 
-async def test_a_deleted_observation_or_score_leaves_none_of_its_content_in_the_copies(
+async def test_a_deleted_trace_observation_or_score_leaves_none_of_its_content_in_the_indexes(
     client: Client, resources: Resources, project: TestProject
 ) -> None:
-    """The copies get a tombstone, not a DELETE: it must not carry what the user asked to remove."""
+    """The indexes get a tombstone, not a DELETE: it must not carry what the user asked to remove."""
     ch, p = resources.clickhouse, project.id
-    await insert_each(ch, "traces", rows.trace(p, "t-1", timestamp=ts(0)))
+    secret = {"input": '"secret in"', "output": '"secret out"', "metadata": {"k": "secret"}}
+    await insert_each(ch, "traces", rows.trace(p, "t-1", user_id="gil", timestamp=ts(0)) | secret)
     obs = rows.observation(p, "o-1", "t-1", start_time=ts(1))
-    await insert_each(ch, "observations", obs | {"input": '"secret in"', "output": '"secret out"',
-                                                 "metadata": {"k": "secret"}, "status_message": "secret"})
+    await insert_each(ch, "observations", obs | secret | {"status_message": "secret"})
     await insert_each(ch, "scores", rows.score(p, "s-1", "t-1", timestamp=ts(2)) | {"comment": "secret"})
-    await deletion_queries.delete_ids(ch, "observations", p, ["o-1"])
-    await deletion_queries.delete_ids(ch, "scores", p, ["s-1"])
+    for table, ids in (("observations", ["o-1"]), ("scores", ["s-1"])):
+        await deletion_queries.delete_ids(ch, table, p, ids)
     status, detail = await api_get(client, project, f"{TRACES}/t-1")
     assert status == 200 and detail["observations"] == [] and detail["scores"] == []
-    for copy in ("observations_by_trace", "scores_by_trace"):
-        await ch.command(f"OPTIMIZE TABLE {copy} FINAL")  # what background merges do in time
-        (left,) = await ch.query(f"SELECT * FROM {copy} WHERE project_id = {{p:String}}", {"p": p})
+    await deletion_queries.delete_ids(ch, "traces", p, ["t-1"])
+    assert await listed(client, project, {"userId": "gil"}) == ([], 0)
+    for index in ("trace_user_index", "observations_by_trace", "scores_by_trace"):
+        await ch.command(f"OPTIMIZE TABLE {index} FINAL")  # what background merges do in time
+        (left,) = await ch.query(f"SELECT * FROM {index} WHERE project_id = {{p:String}}", {"p": p})
         assert left["is_deleted"] == 1
         assert "secret" not in repr(left)
 
