@@ -1,15 +1,15 @@
 """The tokenizer pool: token counting off the event loop, bounded in time and size, surviving crashes.
 
-`TokenizerPool(processes=N)` runs `counting.count_pair` in N child processes of a
-`ProcessPoolExecutor` started with the `spawn` method (no inherited locks, sockets or loops). Each
-child seeds the offline encodings once (`encodings.prepare_offline`) and keeps its encoders.
+`TokenizerPool(processes=N)` runs `counting.count_pair` in the N children of a `ChildPool`
+(runtime/child_pool.py: spawned, replaced when they die, gone when the server dies). Each child
+seeds the offline encodings once (`encodings.prepare_offline`) and keeps its encoders.
 - Size cap: a text longer than `max_chars` is cut to its first `max_chars` characters before it is sent
   to a child, and the count is scaled by the cut ratio and flagged `estimated`. So a 5 MB input costs
   a bounded amount of work instead of stalling the pool.
 - Timeout: a call not answered within `timeout_seconds` gives no count; the pool is replaced (its
   children killed), since the busy child cannot be interrupted otherwise.
-- Crashes: a child that dies breaks the executor (BrokenProcessPool); the pool replaces it and runs
-  the affected call once more on the new one, then gives up on it.
+- Crashes: a child that dies is replaced and the affected call runs once more on the new one, then
+  the pool gives up on it.
 - `processes=0` counts in a thread of this process instead: no isolation, no enforced timeout; for
   tiny deployments and for comparison.
 The pool is created and closed by `runtime.resources` only.
@@ -18,20 +18,15 @@ The pool is created and closed by `runtime.resources` only.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import multiprocessing
-import os
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
 import structlog
 
-from langfuse_aio.runtime.orphan_guard import watch_parent
+from langfuse_aio.runtime.child_pool import ChildPool, ChildPoolUnavailable
 from langfuse_aio.tokenization import counting, encodings
 
 log = structlog.get_logger(__name__)
@@ -46,20 +41,7 @@ class TokenCount:
 
 
 class TokenizerUnavailable(Exception):
-    """The call timed out or crashed its child twice."""
-
-
-def _prepare_child(parent_pid: int, cache_dir: str) -> None:
-    watch_parent(parent_pid)  # exit if the server dies without closing the pool
-    encodings.prepare_offline(cache_dir)
-
-
-def _kill(executor: ProcessPoolExecutor) -> None:
-    processes = getattr(executor, "_processes", None) or {}
-    for process in list(processes.values()):
-        with contextlib.suppress(Exception):
-            process.kill()
-    executor.shutdown(wait=True, cancel_futures=True)
+    """The call timed out or crashed its child twice, or the pool is closed."""
 
 
 class TokenizerPool:
@@ -69,64 +51,33 @@ class TokenizerPool:
             raise ValueError("processes must be >= 0, max_chars >= 1 and timeout_seconds > 0")
         self.processes = processes
         self._cache_dir = str(cache_dir)
-        self._timeout = timeout_seconds
         self._max_chars = max_chars
-        self._executor: ProcessPoolExecutor | None = None
+        self._children = ChildPool("tokenizer", processes=processes, initializer=encodings.prepare_offline,
+                                   initargs=(self._cache_dir,), timeout_seconds=timeout_seconds)
         self._inline_ready = False
-        self._retiring: set[asyncio.Future[None]] = set()
         self._closed = False
-        self.replacements = 0
 
-    # --- lifecycle ---------------------------------------------------------------------------
-
-    def _current(self) -> ProcessPoolExecutor:
-        if self._closed:
-            raise TokenizerUnavailable("the tokenizer pool is closed")
-        if self._executor is None:
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.processes, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_prepare_child, initargs=(os.getpid(), self._cache_dir),
-            )
-        return self._executor
-
-    def _replace(self, executor: ProcessPoolExecutor, reason: str) -> None:
-        if self._executor is not executor:
-            return  # another call already replaced it
-        self._executor = None
-        self.replacements += 1
-        log.warning("tokenizer_pool_replaced", reason=reason, processes=self.processes)
-        retiring = asyncio.get_running_loop().run_in_executor(None, _kill, executor)
-        self._retiring.add(retiring)
-        retiring.add_done_callback(self._retiring.discard)
+    @property
+    def replacements(self) -> int:
+        return self._children.replacements
 
     async def close(self) -> None:
         self._closed = True
-        executor, self._executor = self._executor, None
-        if executor is not None:
-            await asyncio.to_thread(_kill, executor)
-        if self._retiring:
-            await asyncio.gather(*self._retiring, return_exceptions=True)
+        await self._children.close()
 
     # --- calls -------------------------------------------------------------------------------
 
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(*args)` in a child (picklable function and arguments); TokenizerUnavailable on timeout
         or when the call broke the pool twice."""
+        if self._closed:
+            raise TokenizerUnavailable("the tokenizer pool is closed")
         if self.processes == 0:
             return await self._run_inline(fn, *args)
-        for attempt in (1, 2):
-            executor = self._current()
-            try:
-                future = asyncio.wrap_future(executor.submit(fn, *args))
-                return await asyncio.wait_for(future, self._timeout)
-            except (BrokenProcessPool, RuntimeError) as exc:  # RuntimeError: submit after shutdown
-                self._replace(executor, f"broken: {type(exc).__name__}")
-                if attempt == 2:
-                    raise TokenizerUnavailable("a tokenizer process died twice on this call") from exc
-            except TimeoutError as exc:
-                self._replace(executor, "timeout")
-                raise TokenizerUnavailable(f"no answer within {self._timeout} s") from exc
-        raise AssertionError("unreachable")
+        try:
+            return await self._children.run(fn, *args)
+        except ChildPoolUnavailable as exc:
+            raise TokenizerUnavailable(str(exc)) from exc
 
     async def _run_inline(self, fn: Callable[..., T], *args: Any) -> T:
         if not self._inline_ready:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import AsyncIterator
 
 import pytest
 from quart.typing import TestClientProtocol as Client
 
-from langfuse_aio.runtime.child_pool import ChildPool, ChildPoolUnavailable
+from langfuse_aio.runtime.child_pool import ChildPool, ChildPoolTimeout, ChildPoolUnavailable
 from langfuse_aio.runtime.resources import Resources
 from langfuse_aio.web import routes_otel
 from tests.factories import TestProject
@@ -23,6 +24,14 @@ def _crash(*_: object) -> None:
 
 def _fail(kind: str) -> None:
     raise {"value": ValueError, "runtime": RuntimeError}[kind](f"{kind} from the child")
+
+
+def _set_marker(value: str) -> None:
+    os.environ["LANGFUSE_AIO_TEST_CHILD_MARKER"] = value
+
+
+def _marker_and_pid() -> tuple[str | None, int]:
+    return os.environ.get("LANGFUSE_AIO_TEST_CHILD_MARKER"), os.getpid()
 
 
 @pytest.fixture
@@ -46,6 +55,42 @@ async def test_a_call_that_kills_its_child_twice_is_refused_and_the_pool_recover
         await pool.run(_crash)
     assert pool.replacements == 2
     assert await pool.run(divmod, 9, 2) == (4, 1)
+
+
+async def test_every_child_runs_the_initializer_a_new_one_too() -> None:
+    pool = ChildPool("init", processes=1, initializer=_set_marker, initargs=("ready",))
+    try:
+        marker, first = await pool.run(_marker_and_pid)
+        assert marker == "ready" and first != os.getpid()
+        with pytest.raises(ChildPoolUnavailable):
+            await pool.run(_crash)
+        marker, replacement = await pool.run(_marker_and_pid)
+        assert marker == "ready" and replacement != first
+    finally:
+        await pool.close()
+
+
+async def test_a_call_past_the_timeout_kills_its_child_and_the_pool_recovers() -> None:
+    pool = ChildPool("slow", processes=1, timeout_seconds=2)
+    try:
+        first = await pool.run(os.getpid)  # start-up is not part of the timeout under test
+        started = time.monotonic()
+        with pytest.raises(ChildPoolTimeout, match="no answer from the slow pool"):
+            await pool.run(time.sleep, 30)
+        assert time.monotonic() - started < 5
+        assert pool.replacements == 1
+        assert await pool.run(os.getpid) not in (first, os.getpid())
+    finally:
+        await pool.close()
+
+    def gone(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        return False
+
+    assert gone(first)  # killed, not left sleeping
 
 
 async def test_no_children_or_closed_means_unavailable(pool: ChildPool) -> None:
