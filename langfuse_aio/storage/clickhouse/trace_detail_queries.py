@@ -120,7 +120,7 @@ _VERSIONS = (
 )
 _DEDUPLICATED = (  # for a trace of more than `_VERSIONS_CAP` versions
     "SELECT * FROM (SELECT * FROM {table} WHERE project_id = {{project_id:String}} AND trace_id = {{trace_id:String}}"
-    f" AND {{time}} >= {{{{lower:DateTime64(3)}}}} {_LATEST}) WHERE is_deleted = 0"
+    " AND {time} >= {{lower:DateTime64(3)}} {latest}) WHERE is_deleted = 0"
 )
 _TIME_COLUMNS = {"observations": "start_time", "scores": "timestamp"}
 
@@ -143,7 +143,7 @@ async def _latest_of_trace(ch: ClickHouse, table: str, indexes: frozenset[str], 
     if len(rows) < _VERSIONS_CAP:
         return latest_live(rows)
     # a very large trace: deduplicate in ClickHouse
-    return await ch.query(_DEDUPLICATED.format(table=source, time=time), params)
+    return await ch.query(_DEDUPLICATED.format(table=source, time=time, latest=_LATEST), params)
 
 
 async def _latest_trace(ch: ClickHouse, params: Row) -> Row | None:
