@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
 from langfuse_aio.domain.unprocessable import UnprocessableEntity
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -26,14 +28,20 @@ MISSING: Any = object()
 def stringify(value: Any) -> str:
     """Langfuse's input/output `stringify`: strings verbatim, anything else compact JSON text.
 
-    Uses the C encoder for speed: `1.0` is written `1.0` here (JS writes `1`); readers parse the text,
+    orjson writes it (~4x the stdlib encoder's speed; NaN and ±Infinity become null and exponents
+    read `1e-7`, both as JSON.stringify writes them); what orjson refuses (an integer beyond 64 bits)
+    goes through the stdlib encoder. `1.0` is written `1.0` (JS writes `1`); readers parse the text,
     so the value is the same.
     """
     if isinstance(value, str):
         return value
     try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # orjson.JSONEncodeError included
+        pass
+    try:
         return _ENCODER.encode(value)
-    except ValueError:  # NaN or ±Infinity: JSON.stringify writes null
+    except ValueError:  # NaN or ±Infinity beside a long integer: JSON.stringify writes null
         return _ENCODER.encode(_finite(value))
     except TypeError as exc:
         raise UnprocessableEntity(f"value cannot be written as JSON: {exc}") from exc

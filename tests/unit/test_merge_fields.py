@@ -82,6 +82,15 @@ def test_js_number_and_json_text() -> None:
     assert stringify({"x": [float("nan"), float("inf"), 1.5]}) == '{"x":[null,null,1.5]}'
 
 
+def test_stringify_writes_what_json_stringify_writes_and_takes_long_integers() -> None:
+    assert stringify({"é": "\n\t\x01\u2028", "small": 1e-7, "big": 1e22}) == (
+        '{"é":"\\n\\t\\u0001\u2028","small":1e-7,"big":1e+22}')
+    assert stringify([2**70, float("nan")]) == "[1180591620717411303424,null]"  # beyond orjson's 64 bits
+    assert stringify("as is") == "as is"
+    with pytest.raises(UnprocessableEntity):
+        stringify({"x": object()})
+
+
 # -- usage -----------------------------------------------------------------------------------------
 
 
