@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from clickhouse_connect.driver.binding import quote_identifier
 
 from langfuse_aio.storage.clickhouse.base import ClickHouse
+from langfuse_aio.storage.clickhouse.read_index_state import PER_TRACE_COPIES, TRACE_USER_INDEX
 from langfuse_aio.storage.clickhouse.repositories import IDS_PER_QUERY, TABLES
 
-INDEXES = {"traces": "trace_user_index", "observations": "observations_by_trace", "scores": "scores_by_trace"}
+INDEXES = {"traces": TRACE_USER_INDEX, **PER_TRACE_COPIES}
 _INDEX_KEYS = {"traces": "user_id, toDate(timestamp), id", "observations": "trace_id, id", "scores": "trace_id, id"}
 _BLANKED = {  # the content columns a tombstone leaves empty
     "traces": "NULL AS input, NULL AS output, map() AS metadata",

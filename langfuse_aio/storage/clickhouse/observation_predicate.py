@@ -19,7 +19,7 @@ from langfuse_aio.storage.clickhouse.observation_filter_sql import (
     observation_condition,
     trace_side_condition,
 )
-from langfuse_aio.storage.clickhouse.read_index_state import OBSERVATIONS_BY_TRACE
+from langfuse_aio.storage.clickhouse.read_index_state import per_trace_source
 
 LATEST: Final = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
 # the columns P reads, deduplicated together with the sort columns
@@ -99,7 +99,7 @@ def predicate(
         conds.append(_AFTER_CURSOR)
         params["cursor_start"], params["cursor_id"] = after
     extra = tuple(c for c in dict.fromkeys(columns) if c not in KEY_COLUMN_SET)
-    trace_table = OBSERVATIONS_BY_TRACE if OBSERVATIONS_BY_TRACE in indexes else "observations"
+    trace_table = per_trace_source("observations", indexes)
     return Predicate(tuple(conds), params, flt.trace_id or None, bool(trace_conds), extra, trace_table)
 
 

@@ -32,6 +32,7 @@ OBSERVATIONS_BY_TRACE: Final = "observations_by_trace"
 SCORES_BY_TRACE: Final = "scores_by_trace"
 INDEXES: Final = (TRACE_USER_INDEX, OBSERVATIONS_BY_TRACE, SCORES_BY_TRACE)
 ALL: Final = frozenset(INDEXES)
+PER_TRACE_COPIES: Final = {"observations": OBSERVATIONS_BY_TRACE, "scores": SCORES_BY_TRACE}
 
 _COMPLETE = f"SELECT index_name FROM {STATE_TABLE} GROUP BY index_name HAVING max(complete) = 1"
 
@@ -39,6 +40,13 @@ _COMPLETE = f"SELECT index_name FROM {STATE_TABLE} GROUP BY index_name HAVING ma
 async def complete_indexes(ch: ClickHouse) -> frozenset[str]:
     """The indexes recorded complete (raises ClickHouseError, e.g. before migration 0008)."""
     return frozenset(str(r["index_name"]) for r in await ch.query(_COMPLETE)) & ALL
+
+
+def per_trace_source(table: str, complete: frozenset[str]) -> str:
+    """Where to read one trace's rows of `table` ("observations" or "scores"): its per-trace copy
+    once that is in `complete`, else the table itself (same columns and versions)."""
+    copy = PER_TRACE_COPIES[table]
+    return copy if copy in complete else table
 
 
 async def mark_complete(ch: ClickHouse, index: str) -> None:

@@ -4,8 +4,9 @@ Observations and scores are read from their per-trace copies `observations_by_tr
 `scores_by_trace` (ClickHouse migration 0009), where a trace's rows are one short range, once those
 are complete (see `read_index_state`); from the tables themselves before, whose sort keys scatter a
 trace's rows over many granules. Both hold the same columns and versions, so one SQL text serves
-either (`_source`). Everything here keeps Langfuse's window between a trace and its observations
-and scores (see `get_trace_detail`). All values are bound parameters.
+either (`read_index_state.per_trace_source` picks it). Everything here keeps Langfuse's window
+between a trace and its observations and scores (see `get_trace_detail`). All values are bound
+parameters.
 """
 
 from __future__ import annotations
@@ -18,17 +19,10 @@ from decimal import Decimal
 from langfuse_aio.domain.trace_filters import TraceFilter
 from langfuse_aio.domain.trace_views import TraceSummary
 from langfuse_aio.storage.clickhouse.base import ClickHouse, Row
-from langfuse_aio.storage.clickhouse.read_index_state import OBSERVATIONS_BY_TRACE, SCORES_BY_TRACE
+from langfuse_aio.storage.clickhouse.read_index_state import per_trace_source
 from langfuse_aio.storage.clickhouse.trace_queries import TRACE_WINDOW, latest_sql, predicate
 
 _LATEST = "ORDER BY event_ts DESC, is_deleted ASC LIMIT 1 BY id"
-_COPIES = {"observations": OBSERVATIONS_BY_TRACE, "scores": SCORES_BY_TRACE}
-
-
-def _source(table: str, indexes: frozenset[str]) -> str:
-    """`table`'s per-trace copy when that is complete, else the table."""
-    copy = _COPIES[table]
-    return copy if copy in indexes else table
 
 
 # Every version of the page's observations, to be deduplicated here per (trace_id, id) (a few rows
@@ -57,8 +51,8 @@ async def trace_summaries(
     params = {"project_id": project_id, "trace_ids": [str(t["id"]) for t in traces],
               "lower": min(t["timestamp"] for t in traces) - TRACE_WINDOW}
     versions, score_versions = await asyncio.gather(
-        ch.query(_OBSERVATIONS_SQL.format(table=_source("observations", indexes)), params),
-        ch.query(_SCORES_SQL.format(table=_source("scores", indexes)), params))
+        ch.query(_OBSERVATIONS_SQL.format(table=per_trace_source("observations", indexes)), params),
+        ch.query(_SCORES_SQL.format(table=per_trace_source("scores", indexes)), params))
     lower = {str(t["id"]): t["timestamp"] - TRACE_WINDOW for t in traces}
     score_ids: dict[str, tuple[str, ...]] = {}
     for trace_id, rows in _by_trace(score_versions).items():
@@ -137,7 +131,7 @@ def latest_live(rows: Sequence[Row]) -> list[Row]:
 
 
 async def _latest_of_trace(ch: ClickHouse, table: str, indexes: frozenset[str], params: Row) -> list[Row]:
-    source, time = _source(table, indexes), _TIME_COLUMNS[table]
+    source, time = per_trace_source(table, indexes), _TIME_COLUMNS[table]
     order = "" if source != table else f" ORDER BY {time}, id"
     rows = await ch.query(_VERSIONS.format(table=source, time=time, order=order), {**params, "cap": _VERSIONS_CAP})
     if len(rows) < _VERSIONS_CAP:
